@@ -1,0 +1,208 @@
+"""The vocabulary notebooks speak: SFT arms from the base model, test sets, cached evaluation sweeps.
+
+Every notebook builds its jobs through ``sft_job``, so the same arm asked for by two notebooks is
+the same cache entry, trained once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .base_model import base_job
+from .cache import Store, write_json_atomic
+from .evaluation import EvalResult, evaluate
+from .params import Profile
+from .results import load_claims  # noqa: F401  (notebooks read the frozen plan through here)
+from .training import SFTData, TrainJob, run_jobs
+from .worlds import toy
+
+
+def store_of(profile: Profile) -> Store:
+    return Store(profile.cache_dir)
+
+
+def sft_job(profile: Profile, style: str, seed: int, init: TrainJob | None = None, **data) -> TrainJob:
+    """Returns the job of an SFT arm: the profile's training questions written in ``style``, from the base.
+
+    ``data`` overrides fields of ``SFTData`` (e.g. ``orders_per_question``, ``delimiter``).
+    """
+    world = profile.world
+    recipe = SFTData(style=style, n_questions=profile.sft_questions, families=world.train_families,
+                     steps=world.train_steps, truncation_rate=profile.sft.truncation_rate,
+                     test_fraction=world.test_fraction)
+    return TrainJob(dataclasses.replace(recipe, **data), profile.sft, profile.model, seed,
+                    init=init or base_job(profile))
+
+
+def train(profile: Profile, jobs: list[TrainJob], desc: str = "training") -> list[Path]:
+    """Returns the model directories of ``jobs``, training the missing ones on ``profile.workers`` processes."""
+    return run_jobs(jobs, store_of(profile), workers=profile.workers, threads=1, desc=desc)
+
+
+# --- test sets ----------------------------------------------------------------------------------
+
+def test_set(profile: Profile, name: str) -> list[toy.Problem]:
+    """Returns a named set of unseen questions (never in any training split).
+
+    ``in_domain``: fine-tuning families at training difficulty; ``held_out_family``: the family no model
+    is fine-tuned on; ``longer``: more operations than any training question; ``all``: every family at
+    every difficulty of the world.
+    """
+    world, n = profile.world, profile.eval.n_questions
+    every_k = tuple(sorted(set(world.easy_steps) | set(world.train_steps) | set(world.hard_steps)))
+    spec = {
+        "all": (world.families, every_k),
+        "in_domain": (world.train_families, world.train_steps),
+        "held_out_family": ((world.held_out_family,), world.train_steps),
+        "longer": (world.train_families, world.hard_steps),
+    }
+    if name not in spec:
+        raise ValueError(f"test set {name!r} is unknown; allowed: {', '.join(spec)}")
+    families, steps = spec[name]
+    return toy.make_problems(n, "test", seed=12345, families=families, steps=steps,
+                             test_fraction=world.test_fraction)
+
+
+# --- cached evaluation --------------------------------------------------------------------------
+
+def _eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
+    return {"model": Path(model_dir).name, "set": set_name, "world": profile.world, "eval": profile.eval,
+            "delimiter": delimiter}
+
+
+def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: bool, out: str) -> None:
+    import torch
+
+    from .models import load_model
+
+    torch.set_num_threads(1)
+    model, tokenizer = load_model(Path(model_dir))
+    result = evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter)
+    np.savez(Path(out) / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
+             sample_trajectory_tokens=result.sample_trajectory_tokens,
+             sample_trajectory_correct=result.sample_trajectory_correct)
+    write_json_atomic(Path(out) / "greedy.json", result.greedy_completions)
+
+
+def _evaluate_cached(profile: Profile, model_dir: str, set_name: str, delimiter: bool) -> str:
+    store = store_of(profile)
+    config = _eval_config(profile, Path(model_dir), set_name, delimiter)
+    return str(store.get_or_make("samples", config, lambda tmp: _evaluate_to(profile, model_dir, set_name,
+                                                                              delimiter, str(tmp))))
+
+
+def load_eval(path: Path) -> EvalResult:
+    import json
+
+    arrays = np.load(Path(path) / "result.npz")
+    return EvalResult(arrays["greedy_correct"], arrays["sample_correct"], arrays["sample_trajectory_tokens"],
+                      arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()))
+
+
+def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain", delimiter: bool = True,
+                    desc: str = "evaluating") -> list[EvalResult]:
+    """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
+    store = store_of(profile)
+    configs = [_eval_config(profile, d, set_name, delimiter) for d in model_dirs]
+    missing = [str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)]
+    missing = list(dict.fromkeys(missing))
+    bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
+    if profile.workers > 1 and len(missing) > 1:
+        with ProcessPoolExecutor(min(profile.workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
+            for _ in pool.map(_evaluate_cached, [profile] * len(missing), missing, [set_name] * len(missing),
+                              [delimiter] * len(missing)):
+                bar.update()
+    else:
+        for d in missing:
+            _evaluate_cached(profile, d, set_name, delimiter)
+            bar.update()
+    bar.close()
+    return [load_eval(store.path("samples", c)) for c in configs]
+
+
+# --- tables for notebooks -----------------------------------------------------------------------
+
+def per_question_frame(problems: list[toy.Problem], results: dict, k: int):
+    """Returns one row per (arm, seed, question): family, difficulty, greedy, accuracy, Pass@k, mG-Pass@k, tokens.
+
+    ``results`` maps (arm, seed) to the ``EvalResult`` of that run on ``problems``.
+    """
+    import pandas as pd
+
+    from .metrics import mg_pass_at_k_per_question, pass_at_k_per_question
+
+    rows = []
+    for (arm, seed), r in results.items():
+        pass_k, mg_k = pass_at_k_per_question(r.sample_correct, k), mg_pass_at_k_per_question(r.sample_correct, k)
+        for q, p in enumerate(problems):
+            rows.append({"arm": arm, "seed": seed, "question": q, "family": p.family, "k": p.k,
+                         "greedy_accuracy": float(r.greedy_correct[q]), "accuracy": float(r.sample_correct[q].mean()),
+                         "pass_at_k": pass_k[q], "mg_pass_at_k": mg_k[q],
+                         "correct_trajectory_rate": float(r.sample_trajectory_correct[q].mean()),
+                         "mean_trajectory_tokens": float(r.sample_trajectory_tokens[q].mean())})
+    return pd.DataFrame(rows)
+
+
+def scores(frame, arm: str, metric: str) -> np.ndarray:
+    """Returns the (seeds, questions) array of ``metric`` for ``arm`` from a ``per_question_frame``, seeds sorted."""
+    table = frame[frame.arm == arm].pivot(index="seed", columns="question", values=metric)
+    return table.sort_index().to_numpy()
+
+
+def style_examples(profile: Profile, family: str = "chain", k: int = 3):
+    """Returns a table of one training question written in every trajectory style (with and without delimiter)."""
+    import pandas as pd
+
+    problem = toy.make_problems(1, "train", seed=11, families=(family,), steps=(k,))[0]
+    rows = [{"style": s, "text": toy.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text} for s in toy.STYLES]
+    rows.append({"style": "long, no delimiter", "text": toy.render(problem, toy.TrajectorySpec("long", delimiter=False)).text})
+    rows.append({"style": "long, cut after 1 step", "text": toy.truncate(toy.render(problem), 1).text})
+    return pd.DataFrame(rows).set_index("style")
+
+
+def style_lengths(profile: Profile, tokenizer, n: int = 60):
+    """Returns tokens per training sequence for each style and family (``n`` questions per family)."""
+    import pandas as pd
+
+    world = profile.world
+    rows = []
+    for family in world.families:
+        for p in toy.make_problems(n, "train", seed=0, families=(family,), steps=world.train_steps):
+            for style in toy.STYLES:
+                text = toy.render(p, toy.TrajectorySpec(style)).text
+                rows.append({"family": family, "style": style,
+                             "tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
+    return pd.DataFrame(rows)
+
+
+def arm_summary(frame, metrics: list[str], order=None):
+    """Returns, per arm, each metric's mean over seeds with its 95% t-interval (per-seed means as the unit)."""
+    import pandas as pd
+
+    from .stats import mean_ci
+
+    per_seed = frame.groupby(["arm", "seed"])[metrics].mean()
+    rows = {}
+    for arm, group in per_seed.groupby(level="arm"):
+        row = {"seeds": len(group)}
+        for m in metrics:
+            mean, lo, hi = mean_ci(group[m].to_numpy())
+            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = mean, lo, hi
+        rows[arm] = row
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
+    return table.loc[[a for a in (order or table.index) if a in table.index]]
+
+
+def claims_table(claims):
+    """Returns the verdicts as a table: claim, metric, arms, effect [lo, hi], seeds, questions, verdict."""
+    import pandas as pd
+
+    return pd.DataFrame([{"claim": c.claim, "metric": c.metric, "contrast": f"{c.arms[0]} - {c.arms[1]}",
+                          "effect": round(c.effect, 4), "ci_95": f"[{c.lo:+.3f}, {c.hi:+.3f}]",
+                          "seeds": c.n_seeds, "questions": c.n_questions, "verdict": c.verdict} for c in claims])

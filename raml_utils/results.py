@@ -1,0 +1,107 @@
+"""What a notebook leaves behind: ``metrics.json`` (one schema for every notebook), ``timings.json``, figures.
+
+``metrics.json`` holds only what is comparable across machines: the claim verdicts with effect, CI,
+seeds and question counts, the notebook's other measurements, the hash of the params that produced
+them and the code commit. Wall times and thread counts go to ``timings.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from .cache import _plain, write_json_atomic
+from .params import PARAMS_DIR, Profile
+from .stats import ClaimResult, claim_result
+
+OUTPUTS_DIR = Path(__file__).resolve().parent.parent / "outputs"
+SCHEMA_VERSION = 1
+
+
+def output_dir(profile: Profile, notebook: str) -> Path:
+    """Returns (and creates) the folder where a notebook writes its results: ``outputs/<profile>/<notebook>/``.
+
+    Under ``run_all.sh`` the runner names the folder (``RAML_OUTPUT_DIR``), so ``--outputs-dir`` is honoured.
+    """
+    path = Path(os.environ["RAML_OUTPUT_DIR"]) if os.environ.get("RAML_OUTPUT_DIR") else OUTPUTS_DIR / profile.name / notebook
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def params_hash(profile: Profile) -> str:
+    """Returns a short hash of every value of the profile: metrics from other params are stale."""
+    return hashlib.sha256(json.dumps(_plain(asdict(profile)), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def code_commit() -> str:
+    """Returns the git commit of the code (with '+dirty' when the work tree has changes), or 'unknown'."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "raml_utils", "notebooks", "params"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_claims() -> dict:
+    """Returns the pre-registered analysis plan (``params/claims.yaml``)."""
+    return yaml.safe_load((PARAMS_DIR / "claims.yaml").read_text())
+
+
+def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None) -> ClaimResult:
+    """Returns the verdict of ``claim`` from per-(seed, question) scores of its two arms, by the frozen rule.
+
+    ``arms``/``metric`` default to the claim's primary contrast; pass them for a pre-registered control.
+    """
+    plan = load_claims()["claims"][claim]
+    return claim_result(claim, metric or plan["metric"], tuple(arms or plan["arms"]), a, b,
+                        direction=plan["direction"], margin=plan["margin"])
+
+
+def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict) -> dict:
+    """Writes ``metrics.json`` (schema v1) atomically and returns what it wrote."""
+    data = {
+        "schema": SCHEMA_VERSION,
+        "notebook": notebook,
+        "profile": profile.name,
+        "params_hash": params_hash(profile),
+        "code_commit": code_commit(),
+        "claims": [c.to_dict() for c in claims],
+        "measurements": measurements,
+    }
+    write_json_atomic(out / "metrics.json", data)
+    return data
+
+
+class Timer:
+    """Collects named wall times; ``write`` puts them in ``timings.json`` with the machine facts."""
+
+    def __init__(self):
+        self.sections: dict[str, float] = {}
+
+    @contextmanager
+    def section(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.sections[name] = round(self.sections.get(name, 0.0) + time.perf_counter() - start, 2)
+
+    def write(self, out: Path, profile: Profile) -> None:
+        import torch
+
+        write_json_atomic(out / "timings.json", {
+            "sections_s": self.sections, "total_s": round(sum(self.sections.values()), 2),
+            "torch_threads": torch.get_num_threads(), "workers": profile.workers,
+            "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+        })

@@ -1,0 +1,138 @@
+"""Training runs as cached, picklable jobs, run in-process or as parallel single-thread processes.
+
+A ``TrainJob`` says everything that determines a trained model: what it trains on (a data recipe,
+rebuilt in whichever process runs it), the model size, the optimisation knobs, the seed, and the job
+that produced its starting point. Its hash is the model's cache key, so a notebook that asks for a
+model another notebook already trained gets it from the store, and an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import random
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .cache import Store
+from .params import BaseParams, ModelParams, TrainParams, WorldParams
+from .worlds import toy
+
+
+@dataclass(frozen=True)
+class BaseData:
+    """The base model's pre-training mixture: facts, answer-only questions, trajectories for easy ones."""
+
+    world: WorldParams
+    base: BaseParams
+
+    def examples(self) -> list[toy.Rendered]:
+        base, world = self.base, self.world
+        rng = random.Random(f"base:{base.seed}")
+        steps = tuple(sorted(set(world.easy_steps) | set(world.train_steps)))
+        questions = toy.make_problems(base.n_questions, "train", base.seed, world.families, steps,
+                                      test_fraction=world.test_fraction)
+        n_facts = int(base.fact_share * base.n_questions / (1 - base.fact_share))
+        facts = toy.fact_problems(n_facts, base.seed, world.families)
+        out = []
+        for p in facts + questions:
+            with_trajectory = p in facts or p.k in world.easy_steps or rng.random() < base.mid_trajectory_rate
+            style = rng.choice(base.trajectory_styles) if with_trajectory else "answer_only"
+            out += toy.training_examples([p], style, rng.randrange(2**31), base.train.truncation_rate)
+        rng.shuffle(out)
+        return out
+
+
+@dataclass(frozen=True)
+class SFTData:
+    """An SFT training set: the same questions for every arm, written in one trajectory style."""
+
+    style: str
+    n_questions: int
+    families: tuple[str, ...]
+    steps: tuple[int, ...]
+    truncation_rate: float
+    test_fraction: float
+    question_seed: int = 0  # the questions depend on this only, never on the run's seed
+    orders_per_question: int = 1  # distinct valid trajectories per question (support-set size)
+    delimiter: bool = True  # close trajectories with </think>
+    reflection_rate: float = 1.0  # reflection style only: share of trajectories with a fixed error
+
+    def examples(self) -> list[toy.Rendered]:
+        questions = toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+                                      test_fraction=self.test_fraction)
+        out = toy.training_examples(questions, self.style, self.question_seed, self.truncation_rate,
+                                    self.delimiter, self.orders_per_question, self.reflection_rate)
+        random.Random(f"shuffle:{self.question_seed}").shuffle(out)
+        return out
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training run; its fields (parent included) are its cache key."""
+
+    data: BaseData | SFTData
+    train: TrainParams
+    model: ModelParams
+    seed: int
+    init: "TrainJob | None" = None  # the job whose model this run starts from; None = random init
+
+
+def run_job(job: TrainJob, store: Store, threads: int = 1) -> Path:
+    """Returns the directory of the job's trained model, training it (and its parents) if missing."""
+    import torch
+
+    from .models import build_model, load_model, save_model
+    from .sft import train_sft
+
+    start = run_job(job.init, store, threads) if job.init is not None else None
+    if store.has("model", job):
+        return store.path("model", job)
+    torch.set_num_threads(threads)
+
+    def make(tmp: Path) -> None:
+        if start is None:
+            tokenizer = toy.build_tokenizer()
+            model = build_model(job.model, tokenizer, job.seed)
+        else:
+            model, tokenizer = load_model(start)
+        model, history = train_sft(model.train(), tokenizer, job.data.examples(), job.train, job.seed)
+        save_model(model, tokenizer, tmp)
+        (tmp / "history.json").write_text(json.dumps(history))
+
+    return store.get_or_make("model", job, make)
+
+
+def _worker(job: TrainJob, root: str, threads: int) -> str:
+    return str(run_job(job, Store(root), threads))
+
+
+def run_jobs(jobs: list[TrainJob], store: Store, workers: int = 1, threads: int = 1, desc: str = "training") -> list[Path]:
+    """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
+
+    Parents are trained first, in this process; then independent runs go to ``workers`` single-thread
+    processes, each run bit-identical to the same run in-process at the same thread count.
+    """
+    for parent in dict.fromkeys(j.init for j in jobs if j.init is not None):
+        run_job(parent, store, threads)
+    missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
+    bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
+    if workers > 1 and len(missing) > 1:
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
+            for done in as_completed([pool.submit(_worker, j, str(store.root), threads) for j in missing]):
+                done.result()
+                bar.update()
+    else:
+        for j in missing:
+            run_job(j, store, threads)
+            bar.update()
+    bar.close()
+    return [store.path("model", j) for j in jobs]
+
+
+def load_history(model_dir: Path) -> list[dict]:
+    """Returns the training-loss log of a trained model directory."""
+    return json.loads((Path(model_dir) / "history.json").read_text())

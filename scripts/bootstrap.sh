@@ -1,0 +1,51 @@
+# Sourced by run_all.sh and test.sh (or run directly): makes sure .venv exists and matches
+# requirements.txt + pyproject.toml, then exports the offline settings the notebooks expect.
+#
+# pip runs only when those files changed since the last successful install (their sha256 is kept
+# in .venv/.raml-installed), so every run after the first starts at once.
+
+RAML_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The study must never reach the Hugging Face hub mid-run; callers may still override these.
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+export HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"
+
+# A subshell function, so its `cd` cannot leak into the shell that sources this file. Each step
+# checks itself (`|| return`): bash ignores `set -e` in a function called from an `if`.
+_raml_setup() (
+    cd "$RAML_ROOT" || return
+    local venv=.venv stamp=.venv/.raml-installed gpu=0 files=(requirements.txt pyproject.toml) python want
+    if nvidia-smi -L >/dev/null 2>&1 && [[ -f requirements-gpu.txt ]]; then
+        gpu=1
+        files+=(requirements-gpu.txt)
+    fi
+
+    if [[ ! -x $venv/bin/python ]]; then
+        python="$(command -v python3.11 || command -v python3)" || return
+        echo "[setup] creating $venv with $python"
+        "$python" -m venv "$venv" || return
+    fi
+
+    want="$(sha256sum "${files[@]}")" || return
+    if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+        echo "[setup] environment up to date"
+        return 0
+    fi
+
+    echo "[setup] installing requirements.txt (the first time downloads torch: a few minutes)"
+    # One pip call: torch==...+cpu is requirements.txt's first line, so nothing pulls a CUDA build first.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt -e . || return
+    if ((gpu)); then
+        echo "[setup] CUDA GPU visible: installing requirements-gpu.txt"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt || return
+    fi
+    # Written last, so an interrupted or failed install is retried next time.
+    echo "$want" >"$stamp" || return
+    echo "[setup] environment ready"
+)
+
+if ! _raml_setup; then
+    echo "[setup] failed: fix the error above and rerun" >&2
+    return 1 2>/dev/null || exit 1  # `return` when sourced, `exit` when run directly
+fi

@@ -1,0 +1,63 @@
+"""Bad parameters fail before any compute, with a message naming the key, the value and what is allowed."""
+
+import pytest
+
+from raml_utils.params import ParamError, Profile, load_profile
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+def test_shipped_profiles_load(name):
+    profile = load_profile(name)
+    assert isinstance(profile, Profile) and profile.name == name
+
+
+def test_inherit_overrides_only_the_given_keys(tmp_path):
+    profile = load_profile(write(tmp_path, "inherit: smoke\nsft: {steps: 7}\n"))
+    smoke = load_profile("smoke")
+    assert profile.sft.steps == 7 and profile.sft.batch_size == smoke.sft.batch_size
+    assert profile.model == smoke.model and profile.name == "mine"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sft: {stepz: 3}", r"sft\.stepz=3 is not allowed: unknown key; allowed keys here: \['batch_size', "),
+    ("colour: red", r"colour='red' is not allowed: unknown key"),
+    ("sft: {steps: ten}", r"sft\.steps='ten' is not allowed: an integer"),
+    ("sft: {steps: 2.5}", r"sft\.steps=2\.5 is not allowed: an integer"),
+    ("seeds: 3", r"seeds=3 is not allowed: a list"),
+    ("eval: {n_samples: 4, k: 8}", r"eval\.k=8 is not allowed: an integer in 1\.\.n_samples=4"),
+    ("sft: {steps: -5}", r"sft\.steps=-5 is not allowed: a positive integer"),
+    ("eval: {n_questions: 0}", r"eval\.n_questions=0 is not allowed: a positive integer"),
+    ("trajectory_length: {styles: [short, longest]}",
+     r"trajectory_length\.styles='longest' is not allowed: trajectory styles \('answer_only', 'short'"),
+    ("base: {trajectory_styles: [verbose]}", r"base\.trajectory_styles='verbose' is not allowed: trajectory styles"),
+    ("world: {held_out_family: maths}", r"world\.held_out_family='maths' is not allowed: one of families"),
+    ("sft: {truncation_rate: 1.5}", r"sft\.truncation_rate=1\.5 is not allowed: a value in \[0, 1\)"),
+    ("model: {hidden_size: 30, num_heads: 4}", r"model\.num_heads=4 is not allowed: a divisor of hidden_size=30"),
+    ("seeds: [1, 1]", r"seeds=\(1, 1\) is not allowed: one or more distinct integers"),
+])
+def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
+    with pytest.raises(ParamError, match=message):
+        load_profile(write(tmp_path, "inherit: smoke\n" + text + "\n"))
+
+
+def test_missing_profile_file_lists_the_available_ones(tmp_path):
+    with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
+                                         r"\['cpu', 'gpu', 'smoke'\]"):
+        load_profile("nope")
+    with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
+        load_profile(tmp_path / "absent.yaml")
+
+
+def test_validation_happens_before_any_compute(tmp_path, monkeypatch):
+    # A bad profile must fail in load_profile, before a notebook could start training.
+    import raml_utils.training as training
+
+    monkeypatch.setattr(training, "run_job", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ParamError):
+        load_profile(write(tmp_path, "inherit: smoke\neval: {k: 0}\n"))

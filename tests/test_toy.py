@@ -1,0 +1,144 @@
+"""The toy world: problems, splits, trajectory styles and transforms, the tokenizer, answer checking."""
+
+import random
+
+import pytest
+
+from raml_utils.worlds import toy
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return toy.build_tokenizer()
+
+
+def problem(family="chain", k=4, seed=0):
+    return toy.make_problems(1, "train", seed=seed, families=(family,), steps=(k,))[0]
+
+
+def test_problems_are_deterministic_in_the_seed_and_balanced():
+    a = toy.make_problems(30, "train", seed=5)
+    assert a == toy.make_problems(30, "train", seed=5)
+    assert a != toy.make_problems(30, "train", seed=6)
+    cells = {(p.family, p.k) for p in a}
+    assert cells == {(f, k) for f in toy.FAMILIES for k in (2, 3, 4)}
+
+
+def test_train_and_test_questions_never_overlap_whatever_the_seeds():
+    train = {p.key for s in range(3) for p in toy.make_problems(300, "train", seed=s)}
+    test = {p.key for s in range(3) for p in toy.make_problems(300, "test", seed=s)}
+    assert train and test and not train & test
+
+
+def test_answers_are_the_expression_mod_100():
+    p = toy.Problem("chain", (95, 10, 7), ("+", "-"))
+    assert p.answer == (95 + 10 - 7) % 100 == 98
+    assert p.question() == "95+10-07"
+    assert toy.Problem("list", (50, 60), ("+",)).question() == "sum(50,60)"
+    assert toy.Problem("vars", (1, 2), ("-",), (1, 0)).question() == "b=02,a=01;a-b"
+
+
+@pytest.mark.parametrize("family", toy.FAMILIES)
+def test_every_style_writes_a_trajectory_that_ends_in_the_answer(family):
+    p = problem(family)
+    for style in toy.STYLES:
+        r = toy.render(p, toy.TrajectorySpec(style))
+        assert r.text.startswith(p.question() + toy.THINK)
+        assert r.text.endswith(toy.END_THINK + toy.ANSWER + f"{p.answer:02d}" + toy.EOS)
+        assert toy.parse_completion(r.completion) == p.answer
+    assert toy.render(p, toy.TrajectorySpec("answer_only")).trajectory == ""
+
+
+def test_long_has_more_and_finer_steps_and_padded_matches_its_length(tokenizer):
+    p = problem()
+    short, long, padded = (toy.render(p, toy.TrajectorySpec(s)).trajectory for s in ("short", "long", "padded"))
+    assert len(long) > len(short)
+    assert len(padded) == len(long) and toy.FILLER in padded
+    # The long style fixes the answer digit by digit: units first, then tens with the carry.
+    assert toy.step_long_detail(37, "+", 45) == "7+5=12,3+4+1=8"
+    assert toy.step_long_detail(20, "-", 24) == "10-4=6,12-2-1=9"
+
+
+@pytest.mark.parametrize("family", toy.FAMILIES)
+def test_support_set_questions_have_at_least_8_distinct_valid_trajectories(family):
+    for seed in range(5):
+        p = problem(family, k=4, seed=seed)
+        orders = toy.distinct_orders(p, 8, random.Random(seed))
+        texts = {toy.render(p, toy.TrajectorySpec("long", o)).trajectory for o in orders}
+        assert len(texts) == 8
+        assert all(toy.trajectory_is_correct(p, t) for t in texts)
+
+
+def test_corruption_is_carried_forward_and_changes_the_stated_final_result():
+    p = problem(k=3)
+    bad = toy.render(p, toy.TrajectorySpec("short", misread=(0, 5)))
+    assert not toy.trajectory_is_correct(p, bad.trajectory)
+    final = int(bad.trajectory.rstrip(";")[-2:])
+    assert final == (p.answer + 5 * (1 if p.ops[0] == "+" else -1)) % 100 != p.answer
+
+
+def test_reflection_inserts_a_wrong_step_the_token_and_the_fix():
+    p = problem(k=3)
+    r = toy.render(p, toy.TrajectorySpec("reflection", reflection=(1, 7)))
+    wrong, fixed = r.steps[1], r.steps[2]
+    assert wrong.endswith(toy.REFLECT) and r.trajectory.count(toy.REFLECT) == 1
+    assert wrong.split(":")[0] != fixed.split(":")[0]
+    assert toy.trajectory_is_correct(p, r.trajectory.replace(wrong, ""))
+
+
+def test_compression_keeps_only_the_running_results():
+    p = toy.Problem("chain", (10, 5, 20), ("+", "-"))
+    assert toy.render(p, toy.TrajectorySpec("compressed")).trajectory == "15;95;"
+
+
+def test_truncation_forces_the_answer_after_the_cut():
+    r = toy.render(problem(k=4), toy.TrajectorySpec("short"))
+    cut = toy.truncate(r, 2)
+    assert cut.steps == r.steps[:2] and cut.forced and cut.answer == r.answer
+    assert cut.text == r.prompt + "".join(r.steps[:2]) + toy.END_THINK + toy.ANSWER + r.answer + toy.EOS
+    with pytest.raises(ValueError, match="n_steps=9 outside 0..4"):
+        toy.truncate(r, 9)
+
+
+def test_unknown_style_is_rejected_with_the_allowed_ones():
+    with pytest.raises(ValueError, match="style='verbose' is not a trajectory style; allowed: answer_only, short"):
+        toy.TrajectorySpec("verbose")
+
+
+def test_tokenizer_round_trips_and_keeps_markers_whole(tokenizer):
+    for style in toy.STYLES:
+        text = toy.render(problem("vars"), toy.TrajectorySpec(style)).text
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids) == text
+        assert tokenizer.unk_token_id not in ids
+    for marker in (toy.THINK, toy.END_THINK, toy.ANSWER, toy.REFLECT, toy.EOS):
+        assert len(tokenizer(marker, add_special_tokens=False)["input_ids"]) == 1
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("12+03=15;</think><ans>15<eos>", 15),
+    ("</think><ans>07<eos>", 7),
+    ("12+03=15;</think><ans>15", None),  # no EOS: ran out of tokens
+    ("12+03=15;<ans>15<eos>", None),  # delimiter missing
+    ("12+03=15;</think><ans>5<eos>", None),  # one digit
+    ("</think><ans>15<ans>15<eos>", None),  # two answers
+    ("</think></think><ans>15<eos>", None),
+    ("</think><ans>1a<eos>", None),
+])
+def test_parse_completion_never_credits_a_malformed_output(completion, expected):
+    assert toy.parse_completion(completion) == expected
+
+
+def test_parse_without_delimiter_rejects_one():
+    assert toy.parse_completion("12+03=15;<ans>15<eos>", delimiter=False) == 15
+    assert toy.parse_completion("12+03=15;</think><ans>15<eos>", delimiter=False) is None
+
+
+def test_trajectory_checker_accepts_any_valid_order_and_rejects_errors():
+    p = toy.Problem("chain", (10, 5, 20), ("+", "-"))
+    assert toy.trajectory_is_correct(p, "10+05=15;15-20=95;")
+    assert toy.trajectory_is_correct(p, "10-20=90;90+05=95;")
+    assert not toy.trajectory_is_correct(p, "10+05=15;15-20=96;")  # arithmetic slip
+    assert not toy.trajectory_is_correct(p, "10+05=15;")  # incomplete
+    assert not toy.trajectory_is_correct(p, "10+05=15;15+05=20;20-20=00;")  # operation used twice
+    assert not toy.trajectory_is_correct(p, "")
