@@ -12,14 +12,31 @@ from pathlib import Path
 
 from .cache import Store
 from .params import Profile
-from .training import BaseData, TrainJob, run_job
+from .training import BaseData, FactData, TrainJob, run_job
 
 
 def base_job(profile: Profile) -> TrainJob:
-    """Returns the training job of the profile's base model (its cache key)."""
-    return TrainJob(BaseData(profile.world, profile.base), profile.base.train, profile.model, profile.base.seed)
+    """Returns the training job of the profile's base model (its cache key): facts first, then the mixture."""
+    base = profile.base
+    facts = TrainJob(FactData(profile.world, base), base.facts_train, profile.model, base.seed,
+                     threads=profile.threads)
+    return TrainJob(BaseData(profile.world, base), base.train, profile.model, base.seed, init=facts,
+                    threads=profile.threads)
 
 
 def base_model_path(profile: Profile) -> Path:
     """Returns the cache directory of the base model, pre-training it first if it is missing."""
-    return run_job(base_job(profile), Store(profile.cache_dir), profile.threads)
+    return run_job(base_job(profile), Store(profile.cache_dir))
+
+
+def base_history(profile: Profile):
+    """Returns the pre-training loss of both stages of the base model (``stage``, ``step``, ``loss``)."""
+    import pandas as pd
+
+    from .training import load_history
+
+    job, store = base_job(profile), Store(profile.cache_dir)
+    facts = pd.DataFrame(load_history(store.path("model", job.init))).assign(arm="stage 1: facts")
+    mixture = pd.DataFrame(load_history(store.path("model", job))).assign(arm="stage 2: mixture")
+    mixture["step"] += job.init.train.steps  # one step axis across both stages
+    return pd.concat([facts, mixture]).assign(seed=profile.base.seed)

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 
 from .base_model import base_job
 from .cache import Store, write_json_atomic
@@ -36,13 +36,14 @@ def sft_job(profile: Profile, style: str, seed: int, init: TrainJob | None = Non
     recipe = SFTData(style=style, n_questions=profile.sft_questions, families=world.train_families,
                      steps=world.train_steps, truncation_rate=profile.sft.truncation_rate,
                      test_fraction=world.test_fraction)
+    # One thread per job: sweeps run as parallel single-thread processes (steadier than threads on 2 cores).
     return TrainJob(dataclasses.replace(recipe, **data), profile.sft, profile.model, seed,
-                    init=init or base_job(profile))
+                    init=init or base_job(profile), threads=1)
 
 
 def train(profile: Profile, jobs: list[TrainJob], desc: str = "training") -> list[Path]:
     """Returns the model directories of ``jobs``, training the missing ones on ``profile.workers`` processes."""
-    return run_jobs(jobs, store_of(profile), workers=profile.workers, threads=1, desc=desc)
+    return run_jobs(jobs, store_of(profile), workers=profile.workers, desc=desc)
 
 
 # --- test sets ----------------------------------------------------------------------------------

@@ -81,6 +81,8 @@ class TrainParams:
     learning_rate: float = 1e-3  # AdamW peak learning rate (cosine decay, linear warm-up)
     warmup_ratio: float = 0.05  # share of steps spent warming up
     weight_decay: float = 0.01
+    group_by_length: bool = False  # batch sequences of similar length (less padding, faster) instead of at
+    # random; length-homogeneous batches (all facts, or all long trajectories) make the gradient jumpy
     truncation_rate: float = 0.25  # share of training trajectories cut at a random step and answered
     # there: keeps the answer probe calibrated mid-trajectory (design brief section 7); same for every arm
 
@@ -97,17 +99,23 @@ class TrainParams:
 class BaseParams:
     """Pre-training of the shared base model: facts, answer-only problems, trajectories for easy ones."""
 
-    train: TrainParams = TrainParams(steps=1500, batch_size=64, learning_rate=2e-3)
+    facts_train: TrainParams = TrainParams(steps=800, batch_size=64, learning_rate=2e-3)  # stage 1: only the
+    # primitive facts and easy questions, worked digit by digit; a small transformer groks the digit sums
+    # after ~500 such steps, and does not within 1500 steps of the full mixture (measured)
+    train: TrainParams = TrainParams(steps=1000, batch_size=64, learning_rate=2e-3)  # stage 2: the full mixture
     n_questions: int = 4000  # pre-training questions over all families and difficulties
     trajectory_styles: tuple[str, ...] = ("short", "long")  # each trajectory the base model sees is written in
     # one of these, drawn at random: the base is not biased towards the style of any later SFT arm
     mid_trajectory_rate: float = 0.1  # share of harder (non-easy) questions shown with a trajectory:
     # gives the base weak but real trajectory ability, so on-policy RL starts from signal
-    fact_share: float = 0.3  # share of pre-training sequences that are primitive facts (single operations,
-    # written with a trajectory: the digit-level sums every longer question is made of)
+    fact_share: float = 0.5  # share of pre-training sequences that are primitive facts: single operations
+    # worked digit by digit (the single-digit sums every longer question is made of)
+    fact_style: str = "long"  # how facts are written; "long" shows the digit sums (the model groks them in
+    # ~500 steps), "answer_only" hides them (not learnt within the cpu budget)
     seed: int = 0
 
     def validate(self, key: str) -> None:
+        self.facts_train.validate(f"{key}.facts_train")
         self.train.validate(f"{key}.train")
         _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
         for s in self.trajectory_styles:
@@ -115,6 +123,7 @@ class BaseParams:
         _check(0 <= self.mid_trajectory_rate <= 1, f"{key}.mid_trajectory_rate", self.mid_trajectory_rate,
                "a fraction in [0, 1]")
         _check(0 <= self.fact_share < 1, f"{key}.fact_share", self.fact_share, "a fraction in [0, 1)")
+        _check(self.fact_style in STYLES, f"{key}.fact_style", self.fact_style, f"one of {STYLES}")
 
 
 @dataclass(frozen=True)
@@ -150,12 +159,115 @@ class TrajectoryLengthParams:
 
 
 @dataclass(frozen=True)
+class GRPOParams:
+    """One GRPO run (TRL GRPOTrainer, transformers generation): the same knobs for every arm and seed."""
+
+    steps: int = 30  # optimizer steps; each samples a fresh group per prompt and makes one update (on-policy)
+    prompts_per_step: int = 4  # questions per step; the batch holds prompts_per_step x group_size rollouts
+    group_size: int = 8  # G: rollouts per question; advantages are normalised over the whole group (the paper: 16;
+    # 8 keeps notebook 03 within the cpu budget)
+    learning_rate: float = 5e-4  # AdamW learning rate (constant after warm-up): larger moves faster, less stably
+    warmup_ratio: float = 0.05  # share of steps spent warming up
+    beta: float = 0.0  # KL penalty to the starting model; 0 (TRL's default) skips the reference model's forward
+    epsilon: float = 0.2  # PPO clip range of the importance ratio (inactive at one update per generation)
+    temperature: float = 1.0  # sampling temperature of the rollouts: lower explores less
+    max_completion_length: int = 200  # tokens per rollout; an unfinished rollout has no answer (bad format)
+    max_grad_norm: float = 1.0  # gradient clipping; the norm before clipping is logged every step
+
+    def validate(self, key: str) -> None:
+        for name in ("steps", "prompts_per_step", "max_completion_length"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        _check(self.group_size >= 2, f"{key}.group_size", self.group_size, "an integer >= 2 (advantages need a group)")
+        _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
+        _check(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
+        _check(self.beta >= 0, f"{key}.beta", self.beta, "a non-negative value")
+        _check(0 < self.epsilon < 1, f"{key}.epsilon", self.epsilon, "a value in (0, 1)")
+        _check(self.temperature > 0, f"{key}.temperature", self.temperature, "a positive value")
+        _check(self.max_grad_norm > 0, f"{key}.max_grad_norm", self.max_grad_norm, "a positive value")
+
+
+@dataclass(frozen=True)
+class SupportSetParams:
+    """Notebook 03 (claim C6): arms that differ only in how many trajectories per question inform training."""
+
+    sft_sizes: tuple[int, ...] = (1, 2, 4, 8)  # distinct trajectories per question in the SFT arms; each arm repeats
+    # its own trajectories up to max(sft_sizes) sequences per question, so every arm sees each question equally often
+    grpo_sizes: tuple[int, ...] = (1, 2, 4, 8)  # n: rollouts of each GRPO group that enter the policy loss
+    # (advantages always use the whole group of grpo.group_size)
+    steps: tuple[int, ...] = (4,)  # difficulties of the questions: k operations have k! distinct orders
+    n_questions: int = 200  # training questions shared by every arm (fine-tuning families, difficulties `steps`)
+    style: str = "long"  # trajectory style of the SFT arms
+    sft_steps: int = 100  # optimizer steps of every SFT arm here (batch size and the rest from `sft`); an arm has
+    # n_questions x max(sft_sizes) sequences, so steps x batch / that = passes over it (2 at the defaults)
+
+    def validate(self, key: str) -> None:
+        import math
+
+        for name in ("sft_sizes", "grpo_sizes"):
+            sizes = getattr(self, name)
+            _check(len(sizes) >= 2 and len(set(sizes)) == len(sizes) and all(s >= 1 for s in sizes),
+                   f"{key}.{name}", sizes, "two or more distinct positive integers")
+        for k in self.steps:
+            _check(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.steps", k,
+                   f"operation counts k in 1..9 with k! >= max(sft_sizes)={max(self.sft_sizes)} distinct orders")
+        _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
+        _check(self.sft_steps > 0, f"{key}.sft_steps", self.sft_steps, "a positive integer")
+        _check(self.style in STYLES and self.style != "answer_only", f"{key}.style", self.style,
+               f"a trajectory style other than answer_only: {STYLES[1:]}")
+
+
+@dataclass(frozen=True)
+class PseudoGradientParams:
+    """Notebook 01 (claims C1, C2, Proposition 2.1): the inner-loop probe, the landscape, the theory check."""
+
+    n_questions: int = 48  # unseen in-domain questions probed per seed (C1): more = tighter CIs, longer run
+    n_samples: int = 4  # the model's own trajectories sampled per question at temperature 1 (correct/incorrect arms)
+    corrupt_max_delta: int = 99  # a corrupted trajectory misreads one operand (not the last) by 1..this, carried forward
+    fall_threshold: float = 0.1  # nats: a curve "falls" when L-hat(start) - L-hat(end) exceeds this
+    curve_points: int = 21  # normalised positions at which curves are averaged and drawn
+    plane_grid: int = 11  # points per axis of the random-direction plane over [-1, 1]^2 (the paper: 10)
+    plane_questions: int = 32  # questions whose answer loss (no trajectory) defines the landscape
+    normalisation: str = "filter"  # "filter" (each output row scaled to its weights' norm, Li et al. 2018) or "tensor"
+    direction_seed: int = 0  # random directions are regenerated from this seed, never stored
+    path_questions: int = 4  # questions per seed whose displacement path Delta-theta_i is fitted (C2)
+    fit_steps: int = 60  # Adam steps per prefix when fitting a displacement (warm-started from the previous one)
+    fit_lr: float = 3e-3  # Adam learning rate of the displacement fit
+    fit_norm_penalty: float = 1e-3  # weight of ||Delta-theta||^2 against the KL of the answer distributions
+    path_plane_grid: int = 13  # points per axis of the answer-loss surface drawn on the path's top-2 PC plane
+    theory_instances: int = 200  # random (and trained) attention+FFN blocks per setting in the Prop 2.1 check
+    theory_dim: int = 16  # width d of those blocks
+    theory_contexts: tuple[int, ...] = (4, 8, 16, 32, 64)  # context lengths n: exact iff n <= d is the finding to test
+    theory_train_steps: int = 400  # Adam steps that train the "trained" blocks on a hint-token task
+    llm_probe: bool = True  # run the probe on SmolLM2-135M-Instruct (CPU, float32; ~15 s to load)
+    llm_problems: int = 6  # gsm_symbolic problems probed (correct and corrupted solution each)
+    llm_seed: int = 0  # which gsm_symbolic problems
+    llm_corrupt_max_delta: int = 9  # the first computed result of a corrupted solution is off by 1..this
+
+    def validate(self, key: str) -> None:
+        for name in ("n_questions", "n_samples", "corrupt_max_delta", "plane_questions", "path_questions",
+                     "fit_steps", "theory_instances", "theory_train_steps", "llm_problems", "llm_corrupt_max_delta"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        _check(self.corrupt_max_delta < 100, f"{key}.corrupt_max_delta", self.corrupt_max_delta,
+               "an integer in 1..99 (operands are two-digit)")
+        _check(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
+        for name in ("curve_points", "plane_grid", "path_plane_grid"):
+            _check(getattr(self, name) >= 3, f"{key}.{name}", getattr(self, name), "an integer >= 3")
+        _check(self.normalisation in ("filter", "tensor"), f"{key}.normalisation", self.normalisation,
+               "'filter' or 'tensor'")
+        _check(0 < self.fit_lr < 1, f"{key}.fit_lr", self.fit_lr, "a value in (0, 1)")
+        _check(self.fit_norm_penalty >= 0, f"{key}.fit_norm_penalty", self.fit_norm_penalty, "a non-negative value")
+        _check(self.theory_dim >= 2, f"{key}.theory_dim", self.theory_dim, "an integer >= 2")
+        _check(len(self.theory_contexts) >= 1 and all(n >= 1 for n in self.theory_contexts), f"{key}.theory_contexts",
+               self.theory_contexts, "one or more positive integers")
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a profile sets: scale, world, and each experiment's knobs."""
 
     name: str = "cpu"
-    threads: int = 1  # torch threads per training process (one is steadier than two on 2 cores)
-    workers: int = 2  # parallel training processes for independent runs (seeds x arms)
+    threads: int = 2  # torch threads for work done in the notebook's own process (the base model, probes)
+    workers: int = 2  # parallel single-thread processes for independent runs (seeds x arms, evaluations)
     world: WorldParams = WorldParams()
     model: ModelParams = ModelParams()
     base: BaseParams = BaseParams()
@@ -164,6 +276,9 @@ class Profile:
     seeds: tuple[int, ...] = (1, 2, 3)  # seeds of every multi-seed experiment (the same runs are shared)
     eval: EvalParams = EvalParams()
     trajectory_length: TrajectoryLengthParams = TrajectoryLengthParams()
+    grpo: GRPOParams = GRPOParams()  # every GRPO run of every notebook
+    support_set: SupportSetParams = SupportSetParams()
+    pseudo_gradient: PseudoGradientParams = PseudoGradientParams()
     cache_dir: str = "outputs/cache"  # artifact store, shared by all notebooks and profiles
 
     def validate(self, key: str = "") -> None:
@@ -176,6 +291,8 @@ class Profile:
             value = getattr(self, f.name)
             if hasattr(value, "validate"):
                 value.validate(f.name)
+        _check(max(self.support_set.grpo_sizes) <= self.grpo.group_size, "support_set.grpo_sizes",
+               self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
 
 
 # --- yaml -> dataclasses, with type checks ----------------------------------------------------------

@@ -14,11 +14,9 @@ import seaborn as sns  # noqa: E402
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def save(fig, out: Path, name: str) -> Path:
-    """Saves ``fig`` as ``out/name.png`` (tight, 130 dpi) and returns the path."""
-    path = Path(out) / f"{name}.png"
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    return path
+def save(fig, out: Path, name: str) -> None:
+    """Saves ``fig`` as ``out/name.png`` (tight, 130 dpi); in a notebook the figure is then shown once, below."""
+    fig.savefig(Path(out) / f"{name}.png", dpi=130, bbox_inches="tight")
 
 
 def token_counts(df: pd.DataFrame):
@@ -41,17 +39,21 @@ def heatmap(df: pd.DataFrame, index: str, columns: str, value: str, title: str, 
 
 
 def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_trajectory_tokens"):
-    """Per arm: each metric against mean trajectory length, mean over seeds with a 95% CI (one panel each).
+    """Per arm: each metric against mean generated trajectory length; mean over seeds with 95% t-intervals
+    (both axes), and each seed as a faint dot. ``df`` has one row per (arm, seed)."""
+    from .stats import mean_ci
 
-    ``df`` has one row per (arm, seed) with the metrics and the length column.
-    """
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.8), squeeze=False)
+    palette = dict(zip(df.arm.unique(), sns.color_palette(n_colors=df.arm.nunique())))
     for ax, metric in zip(axes[0], metrics):
-        sns.pointplot(df, x=length, y=metric, hue="arm", native_scale=True, errorbar=("ci", 95), linestyles="",
-                      markers="o", ax=ax, legend=ax is axes[0][-1])
+        for arm, group in df.groupby("arm", sort=False):
+            (x, xlo, xhi), (y, ylo, yhi) = mean_ci(group[length]), mean_ci(group[metric])
+            ax.scatter(group[length], group[metric], color=palette[arm], alpha=0.3, s=14)
+            xerr = [[x - xlo], [xhi - x]] if len(group) > 1 else None
+            yerr = [[y - ylo], [yhi - y]] if len(group) > 1 else None
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=palette[arm], capsize=3, label=arm)
         ax.set(xlabel="mean trajectory tokens (generated)", ylabel=metric, ylim=(-0.02, 1.02))
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    axes[0][-1].legend(title="arm", loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
     return fig
 
@@ -71,4 +73,126 @@ def loss_curves(df: pd.DataFrame, title: str = "Training loss"):
     sns.lineplot(df, x="step", y="loss", hue="arm", errorbar=("ci", 95), ax=ax)
     ax.set(yscale="log", xlabel="optimizer step", ylabel="SFT loss (completion tokens)", title=title)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
+    return fig
+
+
+def metric_vs_support(df: pd.DataFrame, metrics: list[str]):
+    """Each metric against support-set size per method: mean over seeds with a 95% CI, every seed as a dot.
+
+    ``df`` has one row per (method, support, seed) with the metric columns; x is on a log2 scale.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.lineplot(df, x="support", y=metric, hue="method", marker="o", errorbar=("ci", 95), ax=ax,
+                     legend=ax is axes[0][-1])
+        sns.scatterplot(df, x="support", y=metric, hue="method", alpha=0.35, s=18, legend=False, ax=ax)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="support-set size (trajectories per question)", ylabel=metric, ylim=(-0.02, 1.02))
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
+
+
+def grpo_curves(df: pd.DataFrame, title: str = "GRPO training"):
+    """Mean reward and gradient norm (before clipping) against step, per support size n, 95% band over seeds.
+
+    ``df`` has one row per (support, seed, step) with ``reward`` and ``grad_norm``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    df = df.assign(n=df.support.astype(str))
+    for ax, (col, label) in zip(axes, [("reward", "mean reward of all rollouts"), ("grad_norm", "gradient norm")]):
+        sns.lineplot(df, x="step", y=col, hue="n", errorbar=("ci", 95), ax=ax, legend=ax is axes[-1])
+        ax.set(xlabel="GRPO step", ylabel=label)
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title="rollouts in loss (n)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- notebook 01: pseudo-gradient -------------------------------------------------------------------
+
+
+def inner_loop_curves(frame: pd.DataFrame, title: str, ax=None):
+    """L-hat against normalised trajectory position per arm: mean and 95% band over trajectories.
+
+    ``frame`` has one row per trajectory with ``arm`` and ``curve`` (values on an even grid of [0, 1]).
+    """
+    import numpy as np
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+    for arm, g in frame.groupby("arm", sort=False):
+        curves = np.array(g["curve"].tolist())  # (trajectories, points)
+        x = np.linspace(0, 1, curves.shape[1])
+        mean = curves.mean(0)
+        half = 1.96 * curves.std(0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else np.zeros_like(mean)
+        line, = ax.plot(x, mean, label=f"{arm} (n={len(curves)})")
+        ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+    ax.set(xlabel="position in the trajectory (0 = no trajectory, 1 = all of it)",
+           ylabel="L-hat: answer NLL (nats)", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+    return fig or ax.figure
+
+
+def loss_surface(plane, title: str, xlabel: str, ylabel: str, path=None, path_labels=None, ax=None):
+    """Contour map of ``plane.loss``; ``path`` (m, 2) is drawn on it as numbered points joined by arrows."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    cs = ax.contourf(plane.alphas, plane.betas, plane.loss, levels=20, cmap="viridis")
+    fig_ = fig or ax.figure
+    fig_.colorbar(cs, ax=ax, label="answer loss without trajectory (nats)")
+    if path is not None:
+        ax.plot(path[:, 0], path[:, 1], "-o", color="white", ms=4, lw=1.2)
+        ax.plot(*path[0], "o", color="red", ms=7, label="no trajectory")
+        ax.plot(*path[-1], "*", color="orange", ms=12, label="full trajectory")
+        for i, (x, y) in enumerate(path):
+            ax.annotate(str(path_labels[i] if path_labels is not None else i), (x, y), color="white", fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return fig_
+
+
+def path_losses(frame: pd.DataFrame):
+    """Answer loss along fitted displacement paths vs L-hat of the model reading the same prefix.
+
+    ``frame``: one row per (seed, question, point) with ``position`` (0..1), ``answer_loss`` and ``target_lhat``.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    long = frame.melt(id_vars=["position"], value_vars=["target_lhat", "answer_loss"], var_name="quantity",
+                      value_name="nats").replace({"target_lhat": "L-hat with prefix (target)",
+                                                  "answer_loss": "loss at fitted displacement, no prefix"})
+    sns.lineplot(long, x="position", y="nats", hue="quantity", marker="o", errorbar=("ci", 95), ax=ax)
+    ax.set(xlabel="position in the trajectory (step ends)", ylabel="answer NLL (nats)",
+           title="Answer loss along the displacement path")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
+    return fig
+
+
+def proposition_errors(frame: pd.DataFrame, d: int):
+    """Relative logit error of each Prop 2.1 construction against context length n (log scale), per setting."""
+    cols = {"value_rel_error": "W_v construction (softmax)", "linear_rel_error": "linear-attention W_v update",
+            "softmax_only_attn_rel_bound": "W_q/W_k only: lower bound"}
+    long = frame.melt(id_vars=["setting", "n"], value_vars=list(cols), var_name="construction",
+                      value_name="relative error").replace(cols)
+    long["relative error"] = long["relative error"].clip(lower=1e-17)
+    g = sns.relplot(long, x="n", y="relative error", hue="construction", col="setting", kind="line", marker="o",
+                    estimator="median", errorbar=("pi", 50), height=3.6, aspect=1.1)
+    for ax in g.axes.flat:
+        ax.set(xscale="log", yscale="log", xlabel="context length n")
+        ax.axvline(d, color="grey", ls="--", lw=1)
+    g.figure.suptitle(f"Error of each construction relative to the token's effect (median, IQR); dashed: n = d = {d}",
+                      y=1.04)
+    return g.figure
+
+
+def update_alignment(frame: pd.DataFrame):
+    """Histogram of cos(Delta W_v, -grad L) per setting: does the token's implicit update point downhill?"""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    sns.histplot(frame, x="cosine", hue="setting", bins=30, stat="density", common_norm=False, element="step", ax=ax)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set(xlabel="cosine(effective update of W_v, -gradient of the answer loss)", title="Implicit update vs gradient")
     return fig

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 

@@ -64,7 +64,7 @@ def sft_config(train: TrainParams, seed: int, output_dir: str):
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length",  # batches of similar length: far less padding
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         # TRL's SFTConfig turns both on by default: recomputing activations costs ~40% of a step on a
         # 1M-parameter model that fits anywhere, and bf16 autocast on CPU is slower and changes numerics.
         gradient_checkpointing=False,

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 
 from .cache import Store
 from .params import BaseParams, ModelParams, TrainParams, WorldParams
@@ -38,11 +38,29 @@ class BaseData:
         n_facts = int(base.fact_share * base.n_questions / (1 - base.fact_share))
         facts = toy.fact_problems(n_facts, base.seed, world.families)
         out = []
-        for p in facts + questions:
-            with_trajectory = p in facts or p.k in world.easy_steps or rng.random() < base.mid_trajectory_rate
+        for p in facts:
+            out += toy.training_examples([p], base.fact_style, rng.randrange(2**31))
+        for p in questions:
+            with_trajectory = p.k in world.easy_steps or rng.random() < base.mid_trajectory_rate
             style = rng.choice(base.trajectory_styles) if with_trajectory else "answer_only"
             out += toy.training_examples([p], style, rng.randrange(2**31), base.train.truncation_rate)
         rng.shuffle(out)
+        return out
+
+
+@dataclass(frozen=True)
+class FactData:
+    """Stage 1 of the base model: primitive facts and easy questions only, every one worked in ``fact_style``."""
+
+    world: WorldParams
+    base: BaseParams
+
+    def examples(self) -> list[toy.Rendered]:
+        base, world = self.base, self.world
+        questions = toy.make_problems(base.n_questions, "train", base.seed, world.families, world.easy_steps,
+                                      test_fraction=world.test_fraction)
+        out = toy.training_examples(questions, base.fact_style, base.seed)
+        random.Random(f"facts:{base.seed}").shuffle(out)
         return out
 
 
@@ -71,27 +89,51 @@ class SFTData:
 
 
 @dataclass(frozen=True)
+class SupportSetData(SFTData):
+    """An SFT set for the support-set experiment (C6): ``orders_per_question`` distinct trajectories per
+    question, repeated to ``sequences_per_question`` sequences each, so every arm sees each question equally often.
+
+    A subclass rather than a field of ``SFTData``: a new field would change the cache key of every other arm.
+    """
+
+    sequences_per_question: int = 1
+
+    def examples(self) -> list[toy.Rendered]:
+        if self.sequences_per_question < self.orders_per_question:
+            raise ValueError(f"sequences_per_question={self.sequences_per_question} must be at least "
+                             f"orders_per_question={self.orders_per_question}")
+        questions = toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+                                      test_fraction=self.test_fraction)
+        out = toy.training_examples(questions, self.style, self.question_seed, self.truncation_rate,
+                                    self.delimiter, self.orders_per_question, self.reflection_rate,
+                                    sequences_per_question=self.sequences_per_question)
+        random.Random(f"shuffle:{self.question_seed}").shuffle(out)
+        return out
+
+
+@dataclass(frozen=True)
 class TrainJob:
     """One training run; its fields (parent included) are its cache key."""
 
-    data: BaseData | SFTData
+    data: FactData | BaseData | SFTData
     train: TrainParams
     model: ModelParams
     seed: int
     init: "TrainJob | None" = None  # the job whose model this run starts from; None = random init
+    threads: int = 1  # torch threads: part of the key, since float sums (hence the model) depend on it
 
 
-def run_job(job: TrainJob, store: Store, threads: int = 1) -> Path:
+def run_job(job: TrainJob, store: Store) -> Path:
     """Returns the directory of the job's trained model, training it (and its parents) if missing."""
     import torch
 
     from .models import build_model, load_model, save_model
     from .sft import train_sft
 
-    start = run_job(job.init, store, threads) if job.init is not None else None
+    start = run_job(job.init, store) if job.init is not None else None
     if store.has("model", job):
         return store.path("model", job)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(job.threads)
 
     def make(tmp: Path) -> None:
         if start is None:
@@ -106,28 +148,28 @@ def run_job(job: TrainJob, store: Store, threads: int = 1) -> Path:
     return store.get_or_make("model", job, make)
 
 
-def _worker(job: TrainJob, root: str, threads: int) -> str:
-    return str(run_job(job, Store(root), threads))
+def _worker(job: TrainJob, root: str) -> str:
+    return str(run_job(job, Store(root)))
 
 
-def run_jobs(jobs: list[TrainJob], store: Store, workers: int = 1, threads: int = 1, desc: str = "training") -> list[Path]:
+def run_jobs(jobs: list[TrainJob], store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
     """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
 
-    Parents are trained first, in this process; then independent runs go to ``workers`` single-thread
-    processes, each run bit-identical to the same run in-process at the same thread count.
+    Parents are trained first, in this process; then independent runs go to ``workers`` processes, each
+    run bit-identical to the same run in-process (each job fixes its own thread count).
     """
     for parent in dict.fromkeys(j.init for j in jobs if j.init is not None):
-        run_job(parent, store, threads)
+        run_job(parent, store)
     missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
     bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
     if workers > 1 and len(missing) > 1:
         with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(_worker, j, str(store.root), threads) for j in missing]):
+            for done in as_completed([pool.submit(_worker, j, str(store.root)) for j in missing]):
                 done.result()
                 bar.update()
     else:
         for j in missing:
-            run_job(j, store, threads)
+            run_job(j, store)
             bar.update()
     bar.close()
     return [store.path("model", j) for j in jobs]

@@ -30,9 +30,10 @@ def test_train_and_test_questions_never_overlap_whatever_the_seeds():
     assert train and test and not train & test
 
 
-def test_answers_are_the_expression_mod_100():
+def test_answers_are_the_expression_digit_wise_mod_10():
     p = toy.Problem("chain", (95, 10, 7), ("+", "-"))
-    assert p.answer == (95 + 10 - 7) % 100 == 98
+    assert p.answer == 8  # tens 9+1-0 = 10 -> 0, units 5+0-7 = -2 -> 8: no carries
+    assert toy.combine(37, "+", 45) == 72 and toy.combine(20, "-", 24) == 6
     assert p.question() == "95+10-07"
     assert toy.Problem("list", (50, 60), ("+",)).question() == "sum(50,60)"
     assert toy.Problem("vars", (1, 2), ("-",), (1, 0)).question() == "b=02,a=01;a-b"
@@ -54,9 +55,9 @@ def test_long_has_more_and_finer_steps_and_padded_matches_its_length(tokenizer):
     short, long, padded = (toy.render(p, toy.TrajectorySpec(s)).trajectory for s in ("short", "long", "padded"))
     assert len(long) > len(short)
     assert len(padded) == len(long) and toy.FILLER in padded
-    # The long style fixes the answer digit by digit: units first, then tens with the carry.
-    assert toy.step_long_detail(37, "+", 45) == "7+5=12,3+4+1=8"
-    assert toy.step_long_detail(20, "-", 24) == "10-4=6,12-2-1=9"
+    # The long style fixes the answer digit by digit: units first, then tens.
+    assert toy.step_long_detail(37, "+", 45) == "7+5=2,3+4=7"
+    assert toy.step_long_detail(20, "-", 24) == "0-4=6,2-2=0"
 
 
 @pytest.mark.parametrize("family", toy.FAMILIES)
@@ -74,7 +75,8 @@ def test_corruption_is_carried_forward_and_changes_the_stated_final_result():
     bad = toy.render(p, toy.TrajectorySpec("short", misread=(0, 5)))
     assert not toy.trajectory_is_correct(p, bad.trajectory)
     final = int(bad.trajectory.rstrip(";")[-2:])
-    assert final == (p.answer + 5 * (1 if p.ops[0] == "+" else -1)) % 100 != p.answer
+    misread_values = (p.values[0], (p.values[1] + 5) % 100, *p.values[2:])
+    assert final == toy.apply_ops(misread_values[0], zip(p.ops, misread_values[1:])) != p.answer
 
 
 def test_reflection_inserts_a_wrong_step_the_token_and_the_fix():

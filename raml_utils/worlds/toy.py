@@ -1,6 +1,9 @@
-"""The toy world: multi-step modular arithmetic in three task families, rendered as reasoning trajectories.
+"""The toy world: multi-step digit-wise arithmetic in three task families, rendered as reasoning trajectories.
 
-Every question is an expression ``v0 op1 v1 op2 v2 ... (mod 100)`` with k operations (k = difficulty).
+Every question is an expression ``v0 op1 v1 op2 v2 ...`` over two-digit numbers with k operations
+(k = difficulty), computed **digit-wise modulo 10, without carries** (``37+45 = 72``: 7+5 -> 2, 3+4 -> 7).
+Carry-free digits keep every primitive fact a single-digit sum, which a 1M-parameter transformer learns
+in minutes on a CPU, while the answer still has two digits (chance 1/100).
 The families share one step format (``37+45=82;``) but pose the question differently:
 
 - ``chain``: the expression inline, ``37+45-12+08``;
@@ -34,10 +37,10 @@ SPECIAL_TOKENS = (PAD, EOS, THINK, END_THINK, ANSWER, REFLECT)
 
 @dataclass(frozen=True)
 class Problem:
-    """One question (a task, in the paper's terms): ``values[0] ops[0] values[1] ... (mod 100)``."""
+    """One question (a task, in the paper's terms): ``values[0] ops[0] values[1] ...``, digit-wise mod 10."""
 
     family: str
-    values: tuple[int, ...]  # k + 1 operands in 0..99
+    values: tuple[int, ...]  # k + 1 two-digit operands in 0..99
     ops: tuple[str, ...]  # k operators in "+-"
     binding_order: tuple[int, ...] = ()  # vars only: the order in which bindings are listed
 
@@ -65,23 +68,24 @@ class Problem:
         return bindings + ";" + NAMES[0] + "".join(op + NAMES[i + 1] for i, op in enumerate(self.ops))
 
 
+def combine(a: int, op: str, b: int) -> int:
+    """Returns ``a op b`` digit-wise modulo 10 (no carries): units with units, tens with tens."""
+    sign = 1 if op == "+" else -1
+    return ((a // 10 + sign * (b // 10)) % 10) * 10 + (a % 10 + sign * (b % 10)) % 10
+
+
 def apply_ops(start: int, ops_and_values) -> int:
-    """Returns the running value after applying (op, value) pairs mod 100."""
+    """Returns the running value after applying (op, value) pairs digit-wise."""
     value = start
     for op, v in ops_and_values:
-        value = (value + v) % MOD if op == "+" else (value - v) % MOD
+        value = combine(value, op, v)
     return value
 
 
 def step_long_detail(a: int, op: str, b: int) -> str:
-    """Returns the digit-by-digit sub-steps of ``a op b (mod 100)``: units first, then tens with the carry."""
-    a1, a0, b1, b0 = a // 10, a % 10, b // 10, b % 10
-    if op == "+":
-        carry = (a0 + b0) // 10
-        return f"{a0}+{b0}={a0 + b0},{a1}+{b1}+{carry}={a1 + b1 + carry}"
-    borrow = int(a0 < b0)
-    tens_wrap = int(a1 - b1 - borrow < 0)
-    return f"{a0 + 10 * borrow}-{b0}={a0 + 10 * borrow - b0},{a1 + 10 * tens_wrap}-{b1}-{borrow}={a1 + 10 * tens_wrap - b1 - borrow}"
+    """Returns the digit-by-digit sub-steps of ``a op b``: the units digit first, then the tens digit."""
+    units, tens = combine(a % 10, op, b % 10), combine(a // 10, op, b // 10)
+    return f"{a % 10}{op}{b % 10}={units},{a // 10}{op}{b // 10}={tens}"
 
 
 @dataclass(frozen=True)
@@ -302,18 +306,24 @@ def build_tokenizer():
 
 def training_examples(
     problems: list[Problem], style: str, seed: int, truncation_rate: float = 0.0, delimiter: bool = True,
-    orders_per_question: int = 1, reflection_rate: float = 1.0,
+    orders_per_question: int = 1, reflection_rate: float = 1.0, sequences_per_question: int | None = None,
 ) -> list[Rendered]:
     """Returns one rendered training sequence per (problem, order), in ``style``, deterministic in ``seed``.
 
     ``orders_per_question`` > 1 writes several distinct valid trajectories of each question (the support
     set); ``truncation_rate`` cuts that share of trajectories at a random step and forces the answer there;
     in the ``reflection`` style, ``reflection_rate`` of trajectories get a wrong step, ``<wait>``, the fix.
+    ``sequences_per_question`` (support-set experiment, C6) repeats each question's own orders round-robin up
+    to that many sequences, so arms with different support sets see every question equally often (the
+    paper's equal-frequency construction); truncation is still drawn per sequence. None keeps one per order.
     """
     rng = random.Random(f"examples:{seed}:{style}")
     out = []
     for p in problems:
-        for order in distinct_orders(p, orders_per_question, rng):
+        orders = distinct_orders(p, orders_per_question, rng)
+        if sequences_per_question is not None:
+            orders = [orders[i % len(orders)] for i in range(sequences_per_question)]
+        for order in orders:
             spec_style = style
             reflection = None
             if style == "reflection":

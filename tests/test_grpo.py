@@ -1,0 +1,194 @@
+"""The GRPO path: the paper's reward, the support-set mask (loss on n rollouts, advantages over the group), jobs."""
+
+import pickle
+
+import pytest
+import torch
+
+from raml_utils import grpo
+from raml_utils.cache import Store
+from raml_utils.models import ModelConfig, build_model
+from raml_utils.params import GRPOParams, ModelParams, TrainParams
+from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history
+from raml_utils.worlds import toy
+
+PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), steps=(3,))[0]
+GOOD = toy.render(PROBLEM).completion  # trajectory </think><ans>dd<eos>
+ANSWER = f"{PROBLEM.answer:02d}"
+WRONG = f"{(PROBLEM.answer + 1) % 100:02d}"
+TRAJ = toy.render(PROBLEM).trajectory
+
+
+# --- the paper's reward ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("completion, reward", [
+    (GOOD, 1.0),                                                               # right format, right answer
+    (TRAJ + "</think><ans>" + WRONG + "<eos>", 0.0),                           # right format, wrong answer
+    (TRAJ + "<ans>" + ANSWER + "<eos>", -0.5),                                 # no </think>: bad format
+    (TRAJ + "</think><ans>" + ANSWER, -0.5),                                   # cut at the length limit: no <eos>
+    (TRAJ + "</think><ans>" + WRONG + "</think><ans>" + ANSWER + "<eos>", -0.5),  # two answers: the last counts
+    (TRAJ + "</think></think><ans>" + ANSWER + "<eos>", -0.5),                 # doubled delimiter
+    (TRAJ + "<ans>" + WRONG + "<eos>", -1.0),                                  # bad format, wrong answer
+    (TRAJ + "</think><ans>" + ANSWER + "1<eos>", -1.0),                        # states a three-digit answer
+    (TRAJ + "</think><eos>", -1.0),                                            # no answer at all
+    ("", -1.0),
+])
+def test_paper_reward_scores_format_and_answer(completion, reward):
+    assert grpo.paper_reward(completion, PROBLEM) == reward
+
+
+def test_paper_reward_follows_the_delimiter_setting():
+    no_delim = toy.render(PROBLEM, toy.TrajectorySpec(delimiter=False)).completion
+    assert grpo.paper_reward(no_delim, PROBLEM, delimiter=False) == 1.0
+    assert grpo.paper_reward(no_delim, PROBLEM, delimiter=True) == -0.5  # the delimiter was asked for
+    assert grpo.paper_reward(GOOD, PROBLEM, delimiter=False) == -0.5
+
+
+def test_trl_reward_function_decodes_special_tokens():
+    tok = toy.build_tokenizer()
+    ids = [tok(c, add_special_tokens=False)["input_ids"] for c in (GOOD, TRAJ + "<ans>" + ANSWER + "<eos>")]
+    # TRL's own text drops special tokens: the function must score the ids, not ``completions``.
+    stripped = [tok.decode(i, skip_special_tokens=True) for i in ids]
+    rewards = grpo.PaperReward(tok)(prompts=["", ""], completions=stripped, completion_ids=ids,
+                                    answer=[PROBLEM.answer] * 2)
+    assert rewards == [1.0, -0.5]
+
+
+# --- the support-set mask ----------------------------------------------------------------------
+
+def test_support_indices_pick_n_distinct_rollouts_of_every_group_reproducibly():
+    gen = torch.Generator().manual_seed(7)
+    keep = grpo.support_indices(n_groups=3, group_size=8, support_n=3, generator=gen)
+    assert keep.tolist() == sorted(keep.tolist()) and len(set(keep.tolist())) == 9
+    assert [sum(1 for i in keep.tolist() if i // 8 == g) for g in range(3)] == [3, 3, 3]
+    again = grpo.support_indices(3, 8, 3, torch.Generator().manual_seed(7))
+    assert torch.equal(keep, again)
+    assert grpo.support_indices(2, 4, 4, gen).tolist() == list(range(8))
+    with pytest.raises(ValueError, match=r"support_n=5 must lie in 1\.\.group_size=4"):
+        grpo.support_indices(1, 4, 5, gen)
+
+
+def token_sum_reward(prompts, completions, completion_ids, **kwargs):
+    """A reward that varies between rollouts of a random model (the paper's would be -1 for all)."""
+    return [float(sum(ids) % 7) for ids in completion_ids]
+
+
+@pytest.fixture(scope="module")
+def scored_group(tmp_path_factory):
+    """One generation step of a tiny model: 2 questions x 4 rollouts, the loss kept on 2 per group."""
+    tok = toy.build_tokenizer()
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tok, 0)
+    problems = toy.make_problems(2, "train", 0, ("chain",), (2,))
+    params = GRPOParams(steps=1, prompts_per_step=2, group_size=4, max_completion_length=12)
+    trainer = grpo.make_trainer(model, tok, problems, params, seed=0, support_n=2,
+                                output_dir=str(tmp_path_factory.mktemp("grpo")), reward_funcs=[token_sum_reward])
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which this test bypasses
+    rows = [{"prompt": toy.render(p, toy.TrajectorySpec("answer_only")).prompt, "answer": p.answer} for p in problems]
+    batch = trainer._generate_and_score_completions([rows[0]] * 4 + [rows[1]] * 4)  # TRL's layout: groups in a row
+    return trainer, batch
+
+
+def test_advantages_use_the_whole_group_and_only_selected_rows_remain(scored_group):
+    trainer, batch = scored_group
+    full, keep = trainer.last_group["full"], trainer.last_group["keep"]
+    ids, mask = full["completion_ids"], full["completion_mask"].bool()
+    rewards = torch.tensor(token_sum_reward(None, None, [i[m].tolist() for i, m in zip(ids, mask)]))
+    groups = rewards.view(2, 4)
+    whole_group = ((groups - groups.mean(1, keepdim=True)) / (groups.std(1, keepdim=True) + 1e-4)).view(-1)
+    assert groups.std(1).min() > 0  # a non-degenerate group, so the check below means something
+    assert torch.allclose(full["advantages"], whole_group, atol=1e-5)
+    assert batch["advantages"].shape == (4,) and torch.equal(batch["advantages"], full["advantages"][keep])
+    kept = rewards[keep].view(2, 2)
+    within_kept = ((kept - kept.mean(1, keepdim=True)) / (kept.std(1, keepdim=True) + 1e-4)).view(-1)
+    assert not torch.allclose(batch["advantages"], within_kept, atol=1e-3)  # not renormalised over the kept rows
+    assert torch.equal(batch["completion_ids"], full["completion_ids"][keep][:, :batch["completion_ids"].shape[1]])
+
+
+def _loss_and_grad(trainer, loss_fn):
+    trainer.model.zero_grad()
+    loss = loss_fn()
+    loss.backward()
+    return loss.detach(), torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+
+
+def _masked_reference_loss(trainer, full, gen_mask):
+    """The paper's gen_mask loss on the whole group: -sum(A * ratio * mask * gen_mask) / sum(mask * gen_mask)."""
+    input_ids = torch.cat([full["prompt_ids"], full["completion_ids"]], dim=1)
+    attention = torch.cat([full["prompt_mask"], full["completion_mask"]], dim=1)
+    logps, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention,
+                                                             full["completion_ids"].shape[1])  # (B, T)
+    token_mask = full["completion_mask"] * gen_mask.unsqueeze(1)  # (B, T)
+    per_token = -torch.exp(logps - logps.detach()) * full["advantages"].unsqueeze(1)
+    return (per_token * token_mask).sum() / token_mask.sum()
+
+
+def test_policy_loss_ignores_exactly_the_unselected_rollouts(scored_group):
+    trainer, batch = scored_group
+    full, keep = trainer.last_group["full"], trainer.last_group["keep"]
+    gen_mask = torch.zeros(8)
+    gen_mask[keep] = 1.0
+    loss, grad = _loss_and_grad(trainer, lambda: trainer.compute_loss(trainer.model, batch))
+    ref_loss, ref_grad = _loss_and_grad(trainer, lambda: _masked_reference_loss(trainer, full, gen_mask))
+    assert torch.allclose(loss, ref_loss, atol=1e-6) and torch.allclose(grad, ref_grad, atol=1e-5)
+    assert grad.norm() > 0
+    # Taking every rollout instead gives another update: the mask is what makes the difference.
+    _, all_grad = _loss_and_grad(trainer, lambda: _masked_reference_loss(trainer, full, torch.ones(8)))
+    assert not torch.allclose(grad, all_grad, atol=1e-5)
+
+
+def test_trainer_pins_a_token_mean_loss_and_one_update_per_generation(scored_group):
+    trainer, _ = scored_group
+    assert trainer.loss_type == "bnpo"
+    assert trainer.args.gradient_accumulation_steps == 1 and trainer.args.steps_per_generation == 1
+    assert not trainer.args.gradient_checkpointing and not trainer.args.bf16
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+TINY = ModelParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+def tiny_jobs(support_n=2):
+    sft = TrainJob(SFTData("long", 8, ("chain",), (2,), 0.0, 0.2), TrainParams(steps=2, batch_size=4), TINY, seed=0)
+    data = grpo.GRPOData(("chain",), (2,), n_questions=8, test_fraction=0.2)
+    params = GRPOParams(steps=2, prompts_per_step=2, group_size=4, max_completion_length=16)
+    return sft, grpo.GRPOJob(data, params, support_n, seed=1, init=sft)
+
+
+def test_grpo_job_trains_once_and_saves_its_reward_and_gradient_history(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    sft, job = tiny_jobs()
+    assert pickle.loads(pickle.dumps(job)) == job
+    assert store.path("model", job) != store.path("model", tiny_jobs(support_n=4)[1])  # n is part of the key
+    path = grpo.run_grpo_job(job, store)
+    history = load_history(path)
+    assert [h["step"] for h in history] == [1, 2]
+    assert all(h["reward"] is not None and h["grad_norm"] is not None and h["reward"] >= -1 for h in history)
+    assert store.has("model", sft)  # the starting point was made and cached too
+    monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("trained again"))
+    assert grpo.run_grpo_job(job, store) == path
+
+
+# --- equal training frequency for the SFT arms ---------------------------------------------------
+
+def test_support_set_data_has_equal_sequences_per_question_and_n_distinct_trajectories():
+    def arm(n):
+        return SupportSetData("short", 6, ("chain", "list"), (4,), 0.0, 0.2, orders_per_question=n,
+                              sequences_per_question=4).examples()
+
+    for n in (1, 2, 4):
+        examples = arm(n)
+        by_question: dict = {}
+        for r in examples:
+            by_question.setdefault(r.prompt, []).append(r.trajectory)
+        assert len(by_question) == 6 and all(len(t) == 4 for t in by_question.values())
+        assert all(len(set(t)) == n for t in by_question.values())
+    with pytest.raises(ValueError, match="sequences_per_question=1 must be at least orders_per_question=2"):
+        SupportSetData("short", 6, ("chain",), (4,), 0.0, 0.2, orders_per_question=2).examples()
+
+
+def test_the_fill_leaves_other_training_sets_unchanged():
+    problems = toy.make_problems(5, "train", 0, ("chain",), (3,))
+    plain = toy.training_examples(problems, "long", 0, 0.25, orders_per_question=2)
+    assert toy.training_examples(problems, "long", 0, 0.25, orders_per_question=2, sequences_per_question=None) == plain
