@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"
 # checks itself (`|| return`): bash ignores `set -e` in a function called from an `if`.
 _raml_setup() (
     cd "$RAML_ROOT" || return
-    local venv=.venv stamp=.venv/.raml-installed gpu=0 files=(requirements.txt pyproject.toml) python want
+    local venv=.venv stamp=.venv/.raml-installed gpu=0 files=(requirements.txt requirements-nodeps.txt pyproject.toml) python want
     if nvidia-smi -L >/dev/null 2>&1 && [[ -f requirements-gpu.txt ]]; then
         gpu=1
         files+=(requirements-gpu.txt)
@@ -36,6 +36,7 @@ _raml_setup() (
     echo "[setup] installing requirements.txt (the first time downloads torch: a few minutes)"
     # One pip call: torch==...+cpu is requirements.txt's first line, so nothing pulls a CUDA build first.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt -e . || return
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt || return
     if ((gpu)); then
         echo "[setup] CUDA GPU visible: installing requirements-gpu.txt"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt || return

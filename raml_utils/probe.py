@@ -1,0 +1,297 @@
+"""L-hat along trajectory prefixes: the inner-loop probe of claims C1 (and later C7, C8).
+
+L-hat(prefix) is the negative mean log-probability of the answer tokens when the answer suffix (the
+end-of-thinking delimiter and answer marker, then the answer) follows the first i trajectory tokens.
+The curve over i = 0..T is the paper's "inner loop": if the trajectory acts as optimisation of the
+answer loss, it falls.
+
+Two implementations give the same values:
+
+- ``naive_curve`` re-encodes every prefix (T + 1 forward passes, O(T^2) tokens): the reference;
+- ``inner_loop_curve`` encodes prompt + trajectory once, then scores all answer suffixes against that
+  shared prefix in packed chunks: block i sees the first P + i tokens of the shared part (a 4D
+  attention mask) and sits at positions P + i ... (explicit position ids), exactly as in its own
+  naive forward pass. transformers passes a 4D mask through unchanged.
+
+Both world adapters (the toy world here, the LLM world in ``worlds/llm.py``) produce a ``ProbeInput``
+of token ids, so the probe itself knows nothing about formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class ProbeInput:
+    """Token ids of one probe: prompt, trajectory, answer suffix (delimiter + marker) and answer."""
+
+    prompt: tuple[int, ...]
+    trajectory: tuple[int, ...]
+    suffix: tuple[int, ...]
+    answer: tuple[int, ...]
+    step_ends: tuple[int, ...] = ()  # trajectory token counts at which each step ends (last = len(trajectory))
+    answer_first_at: int | None = None  # trajectory tokens before the answer is first written in it (None: never)
+
+    def __post_init__(self):
+        if not self.prompt or not self.answer:
+            raise ValueError("a probe needs a non-empty prompt and a non-empty answer")
+
+
+# --- the toy world -------------------------------------------------------------------------------
+
+
+def _ids(tokenizer, text: str) -> tuple[int, ...]:
+    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else ()
+
+
+def step_terminator() -> str:
+    """Returns the character that ends every step of a rendered toy trajectory (read off ``toy.render``)."""
+    from .worlds import toy
+
+    problems = toy.make_problems(6, "train", seed=0, families=toy.FAMILIES, steps=(3,))
+    ends = {s[-1] for p in problems for s in toy.render(p, toy.TrajectorySpec("long")).steps}
+    if len(ends) != 1:
+        raise RuntimeError(f"toy steps do not share one terminator (found {sorted(ends)}): cannot split free text")
+    return ends.pop()
+
+
+def split_steps(trajectory: str, terminator: str) -> tuple[str, ...]:
+    """Returns free trajectory text (e.g. a sample) cut into steps after each ``terminator``."""
+    parts = [p + terminator for p in trajectory.split(terminator)[:-1]]
+    rest = trajectory[len("".join(parts)):]
+    return tuple(parts + ([rest] if rest else []))
+
+
+def toy_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = None) -> ProbeInput:
+    """Returns the ``ProbeInput`` of a rendered toy problem; ``steps`` overrides its step split (free text)."""
+    steps = rendered.steps if steps is None else steps
+    step_ids = [_ids(tokenizer, s) for s in steps]
+    trajectory = tuple(t for s in step_ids for t in s)
+    if trajectory != _ids(tokenizer, rendered.trajectory):
+        raise ValueError("the steps do not tokenize to the trajectory")
+    ends = tuple(int(e) for e in np.cumsum([len(s) for s in step_ids]))
+    return ProbeInput(_ids(tokenizer, rendered.prompt), trajectory, _ids(tokenizer, rendered.suffix),
+                      _ids(tokenizer, rendered.answer), ends)
+
+
+# --- the two probes ------------------------------------------------------------------------------
+
+
+def _answer_nll(model, hidden: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """Returns the mean NLL of ``answer`` (n, A) from the hidden states (n, A, d) that predict it."""
+    logits = model.get_output_embeddings()(hidden).float()  # (n, A, vocab)
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, answer[..., None])[..., 0]  # (n, A)
+    return -logp.mean(dim=-1)
+
+
+def _cuts(item: ProbeInput, cuts) -> list[int]:
+    cuts = list(range(len(item.trajectory) + 1)) if cuts is None else [int(c) for c in cuts]
+    if any(not 0 <= c <= len(item.trajectory) for c in cuts):
+        raise ValueError(f"cuts must lie in 0..{len(item.trajectory)}")
+    return cuts
+
+
+@torch.inference_mode()
+def naive_curve(model, item: ProbeInput, cuts=None) -> np.ndarray:
+    """Returns L-hat after each prefix length in ``cuts`` (default 0..T), re-encoding every prefix."""
+    block = list(item.suffix) + list(item.answer[:-1])
+    answer = torch.tensor([item.answer])
+    n_a, device = len(item.answer), model.device
+    out = []
+    for c in _cuts(item, cuts):
+        ids = torch.tensor([list(item.prompt) + list(item.trajectory[:c]) + block], device=device)  # (1, L)
+        hidden = model.base_model(input_ids=ids).last_hidden_state  # (1, L, d)
+        out.append(_answer_nll(model, hidden[:, -n_a:], answer.to(device)).item())
+    return np.array(out)
+
+
+@torch.inference_mode()
+def inner_loop_curve(model, item: ProbeInput, cuts=None, max_block_tokens: int = 2048) -> np.ndarray:
+    """Returns L-hat after each prefix length in ``cuts`` (default 0..T): one pass over the shared prefix.
+
+    The answer blocks of many cuts are packed into one sequence after the cached prompt + trajectory;
+    each block attends to its own prefix and causally to itself, never to other blocks.
+    ``max_block_tokens`` bounds the packed tokens per forward pass (memory: the mask is chunk x total).
+    """
+    from transformers import DynamicCache
+
+    cuts = _cuts(item, cuts)
+    if not item.suffix:  # the first answer token would be predicted by a different prefix for every cut
+        raise ValueError("the shared-prefix probe needs a non-empty answer suffix")
+    device = model.device
+    shared = torch.tensor([list(item.prompt) + list(item.trajectory)], device=device)  # (1, P + T)
+    n_p, n_shared = len(item.prompt), shared.shape[1]
+    block = torch.tensor(list(item.suffix) + list(item.answer[:-1]), device=device)  # (B,)
+    n_b, n_s, n_a = len(block), len(item.suffix), len(item.answer)
+    answer = torch.tensor(item.answer, device=device)
+    cache = DynamicCache(config=model.config)
+    model.base_model(input_ids=shared, past_key_values=cache, use_cache=True)
+    per_chunk = max(1, max_block_tokens // n_b)
+    causal = torch.ones(n_b, n_b, dtype=torch.bool, device=device).tril()  # (B, B)
+    # The first answer token is predicted by the last suffix token (or the last shared token if no suffix).
+    picks = torch.arange(n_a, device=device) + n_s - 1  # (A,) positions within a block
+    out = []
+    for start in range(0, len(cuts), per_chunk):
+        chunk = torch.tensor(cuts[start:start + per_chunk], device=device)  # (c,)
+        c = len(chunk)
+        mask = torch.zeros(c, n_b, n_shared + c * n_b, dtype=torch.bool, device=device)  # (c, B, kv)
+        mask[:, :, :n_shared] = torch.arange(n_shared, device=device)[None, None] < (n_p + chunk)[:, None, None]
+        for j in range(c):
+            mask[j, :, n_shared + j * n_b: n_shared + (j + 1) * n_b] = causal
+        positions = (n_p + chunk)[:, None] + torch.arange(n_b, device=device)[None]  # (c, B)
+        hidden = model.base_model(input_ids=block.repeat(c)[None], attention_mask=mask.reshape(1, 1, c * n_b, -1),
+                                  position_ids=positions.reshape(1, -1), past_key_values=cache,
+                                  use_cache=True).last_hidden_state.reshape(c, n_b, -1)  # (c, B, d)
+        cache.crop(-c * n_b)
+        out.append(_answer_nll(model, hidden[:, picks], answer.expand(c, n_a)))
+    return torch.cat(out).cpu().numpy()
+
+
+# --- what a curve says ---------------------------------------------------------------------------
+
+
+def curve_summary(curve: np.ndarray, item: ProbeInput, fall_threshold: float) -> dict:
+    """Returns the numbers of one inner-loop curve: start, end, drop, whether it falls, the shape of the fall.
+
+    ``share_before_last_step``: the part of the total drop already reached when the last step begins
+    (1 = all of it before, gradual descent; 0 = a single step when the answer is finally written); NaN
+    unless the curve falls by more than ``fall_threshold`` nats. ``pre_answer_drop``: the drop before the
+    answer is first written in the trajectory (NaN if it never is).
+    """
+    start, end = float(curve[0]), float(curve[-1])
+    drop = start - end
+    falls = drop > fall_threshold
+    last_step_start = item.step_ends[-2] if len(item.step_ends) >= 2 else 0
+    share = (start - float(curve[last_step_start])) / drop if falls else float("nan")
+    pre = start - float(curve[item.answer_first_at]) if item.answer_first_at is not None else float("nan")
+    return {"lhat_start": start, "lhat_end": end, "lhat_drop": drop, "falls": bool(falls),
+            "share_before_last_step": share, "pre_answer_drop": pre, "tokens": len(item.trajectory)}
+
+
+def on_grid(curve: np.ndarray, n_points: int) -> np.ndarray:
+    """Returns the curve linearly interpolated at ``n_points`` normalised positions in [0, 1]."""
+    x = np.linspace(0, 1, len(curve)) if len(curve) > 1 else np.zeros(1)
+    grid = np.linspace(0, 1, n_points)
+    return np.interp(grid, x, curve) if len(curve) > 1 else np.full(n_points, curve[0])
+
+
+# --- C1 in the toy world: every arm of one trained model, cached ----------------------------------
+
+ARMS = ("correct", "corrupted", "sampled_correct", "sampled_incorrect")
+
+
+def corrupted_spec(problem, rng, max_delta: int):
+    """Returns a ``TrajectorySpec`` that misreads one operand (never the last step's) by 1..max_delta, carried forward."""
+    from .worlds import toy
+
+    return toy.TrajectorySpec("long", misread=(rng.randrange(max(1, problem.k - 1)), rng.randint(1, max_delta)))
+
+
+def _record(arm: str, question: int, sample: int, item: ProbeInput, curve: np.ndarray, params) -> dict:
+    return {"arm": arm, "question": question, "sample": sample, **curve_summary(curve, item, params.fall_threshold),
+            "curve": on_grid(curve, params.curve_points).tolist()}
+
+
+def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[dict]:
+    """Returns one row per probed trajectory of ``model``: the four C1 arms on ``problems``.
+
+    ``correct``: the long-style reference trajectory; ``corrupted``: the same with one operand misread
+    and the error carried forward (``corrupted_spec``); ``sampled_*``: the model's own samples at
+    temperature ``eval_params.temperature``, split by whether the answer is right (and, for correct ones,
+    every step too). Every curve scores the true answer.
+    """
+    import random
+
+    from .sampling import generate
+    from .worlds import toy
+
+    rng = random.Random(f"corrupt:{seed}")
+    terminator = step_terminator()
+    rows = []
+    for q, p in enumerate(problems):
+        for arm, spec in (("correct", toy.TrajectorySpec("long")),
+                          ("corrupted", corrupted_spec(p, rng, params.corrupt_max_delta))):
+            item = toy_probe_input(tokenizer, toy.render(p, spec))
+            rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
+    prompts = [toy.render(p).prompt for p in problems]
+    samples = generate(model, tokenizer, prompts, n_samples=params.n_samples, temperature=eval_params.temperature,
+                       max_new_tokens=eval_params.max_new_tokens, batch_size=eval_params.batch_size, seed=seed)
+    for q, (p, completions) in enumerate(zip(problems, samples)):
+        for s, completion in enumerate(completions):
+            trajectory = toy.trajectory_of(completion)
+            if not trajectory:
+                continue
+            right = toy.parse_completion(completion) == p.answer
+            arm = "sampled_correct" if right and toy.trajectory_is_correct(p, trajectory) else \
+                "sampled_incorrect" if not right else None
+            if arm is None:  # right answer after a wrong trajectory: neither arm
+                continue
+            rendered = toy.force_answer(toy.render(p), trajectory)
+            item = toy_probe_input(tokenizer, rendered, split_steps(trajectory, terminator))
+            rows.append(_record(arm, q, s, item, inner_loop_curve(model, item), params))
+    return rows
+
+
+def toy_probe_frame(profile, model_dir, seed: int, problems):
+    """Returns the C1 rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .experiment import store_of
+    from .models import load_model
+
+    params = profile.pseudo_gradient
+    config = {"model": Path(model_dir).name, "problems": [p.key for p in problems], "params": params,
+              "eval": profile.eval, "seed": seed, "what": "toy_c1"}
+
+    def make(tmp):
+        torch.set_num_threads(profile.threads)
+        model, tokenizer = load_model(Path(model_dir))
+        (tmp / "rows.json").write_text(json.dumps(toy_probe_rows(model, tokenizer, problems, params, profile.eval, seed)))
+
+    path = store_of(profile).get_or_make("probe", config, make)
+    return pd.DataFrame(json.loads((path / "rows.json").read_text())).assign(seed=seed)
+
+
+def arm_scores(frame, arm: str, metric: str = "lhat_drop") -> np.ndarray:
+    """Returns the (seeds, questions) array of ``metric`` for a reference arm (one trajectory per question)."""
+    table = frame[frame.arm == arm].pivot(index="seed", columns="question", values=metric)
+    return table.sort_index().to_numpy()
+
+
+def arm_table(frame) -> "pd.DataFrame":
+    """Returns per arm: trajectories, mean drop with a 95% t-interval over seeds, share falling, shape of the fall."""
+    import pandas as pd
+
+    from .stats import mean_ci
+
+    rows = []
+    for arm, g in frame.groupby("arm", sort=False):
+        per_seed = g.groupby("seed")["lhat_drop"].mean().to_numpy()
+        mean, lo, hi = mean_ci(per_seed)
+        rows.append({"arm": arm, "trajectories": len(g), "lhat_start": g.lhat_start.mean(), "lhat_end": g.lhat_end.mean(),
+                     "lhat_drop": mean, "drop_lo": lo, "drop_hi": hi, "share_falling": g.falls.mean(),
+                     "share_of_drop_before_last_step": g.share_before_last_step.mean()})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def llm_probe_rows(model, tokenizer, pairs, params) -> list[dict]:
+    """Returns one row per (problem, arm) of the LLM probe: the worked solution and its corrupted copy.
+
+    Both curves score the true answer; ``pre_answer_drop`` is the fall before the solution first writes
+    its own final number, where copying cannot explain it.
+    """
+    from .worlds import llm
+
+    rows = []
+    for q, (problem, corrupted) in enumerate(pairs):
+        for arm, solution in (("correct", problem.solution), ("corrupted", corrupted)):
+            item = llm.probe_input(tokenizer, problem, solution)
+            rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
+    return rows

