@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 
 from .cache import Store
 from .params import GRPOParams, Profile

@@ -69,7 +69,9 @@ def save_model(model, tokenizer, path: Path) -> None:
 def load_model(path: Path):
     """Returns (model, tokenizer) saved by ``save_model``, in eval mode on the CPU."""
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per model would bury the notebook's own bars
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
     tokenizer.padding_side = "left"
