@@ -18,14 +18,14 @@ import time
 
 
 def bare_loop(model, examples, tokenizer, batch_size: int, steps: int, lr: float, seed: int) -> float:
-    """Returns trained tokens/s of a plain AdamW loop over length-grouped, right-padded batches."""
+    """Returns trained tokens/s of a plain AdamW loop over random, right-padded batches."""
     import torch
 
     from raml_utils.sft import encode_example
 
-    rows = sorted((encode_example(r, tokenizer) for r in examples), key=lambda r: len(r["input_ids"]))
+    rows = [encode_example(r, tokenizer) for r in examples]
+    random.Random(seed).shuffle(rows)  # random batches, as the project's default sampler draws them
     batches = [rows[i:i + batch_size] for i in range(0, len(rows) - batch_size + 1, batch_size)]
-    random.Random(seed).shuffle(batches)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     tokens, start = 0, time.perf_counter()
     for step in range(steps):

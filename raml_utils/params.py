@@ -82,7 +82,7 @@ class TrainParams:
     warmup_ratio: float = 0.05  # share of steps spent warming up
     weight_decay: float = 0.01
     group_by_length: bool = False  # batch sequences of similar length (less padding, faster) instead of at
-    # random; length-homogeneous batches (all facts, or all long trajectories) make the gradient jumpy
+    # random; off by default: batches then mix facts, answer-only and long sequences as the data does
     truncation_rate: float = 0.25  # share of training trajectories cut at a random step and answered
     # there: keeps the answer probe calibrated mid-trajectory (design brief section 7); same for every arm
 
