@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import re
 import tempfile
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 
 from .cache import Store
 from .params import GRPOParams, Profile
-from .training import TrainJob, run_job, run_jobs
+from .training import TrainJob, run_job, run_jobs, run_missing_in_pool
 from .worlds import toy
 
 CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT = 1.0, 0.0, -0.5, -1.0
@@ -297,10 +294,6 @@ def run_grpo_job(job: GRPOJob, store: Store) -> Path:
     return store.get_or_make("model", job, make)
 
 
-def _worker(job: GRPOJob, root: str) -> str:
-    return str(run_grpo_job(job, Store(root)))
-
-
 def run_grpo_jobs(jobs: list[GRPOJob], store: Store, workers: int = 1, desc: str = "GRPO") -> list[Path]:
     """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
 
@@ -310,19 +303,7 @@ def run_grpo_jobs(jobs: list[GRPOJob], store: Store, workers: int = 1, desc: str
     run_jobs(sft_parents, store, workers=workers, desc="starting points")
     for parent in dict.fromkeys(j.init for j in jobs if isinstance(j.init, GRPOJob)):
         run_grpo_job(parent, store)
-    missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
-    bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
-    if workers > 1 and len(missing) > 1:
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(_worker, j, str(store.root)) for j in missing]):
-                done.result()
-                bar.update()
-    else:
-        for j in missing:
-            run_grpo_job(j, store)
-            bar.update()
-    bar.close()
-    return [store.path("model", j) for j in jobs]
+    return run_missing_in_pool(run_grpo_job, jobs, store, workers, desc)
 
 
 def grpo_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None,

@@ -148,31 +148,39 @@ def run_job(job: TrainJob, store: Store) -> Path:
     return store.get_or_make("model", job, make)
 
 
-def _worker(job: TrainJob, root: str) -> str:
-    return str(run_job(job, Store(root)))
+def _run_in_worker(run_one, job, root: str) -> str:
+    return str(run_one(job, Store(root)))
+
+
+def run_missing_in_pool(run_one, jobs: list, store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
+    """Returns the model directories of ``jobs`` (in order), making the missing ones with ``run_one(job, store)``.
+
+    Independent jobs go to ``workers`` spawned processes (``run_one`` must be a module-level function);
+    each job fixes its own thread count, so a run in a worker is bit-identical to the same run in-process.
+    """
+    missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
+    bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
+    if workers > 1 and len(missing) > 1:
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
+            for done in as_completed([pool.submit(_run_in_worker, run_one, j, str(store.root)) for j in missing]):
+                done.result()
+                bar.update()
+    else:
+        for j in missing:
+            run_one(j, store)
+            bar.update()
+    bar.close()
+    return [store.path("model", j) for j in jobs]
 
 
 def run_jobs(jobs: list[TrainJob], store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
     """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
 
-    Parents are trained first, in this process; then independent runs go to ``workers`` processes, each
-    run bit-identical to the same run in-process (each job fixes its own thread count).
+    Parents (e.g. the base model) are trained first, in this process.
     """
     for parent in dict.fromkeys(j.init for j in jobs if j.init is not None):
         run_job(parent, store)
-    missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
-    bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
-    if workers > 1 and len(missing) > 1:
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(_worker, j, str(store.root)) for j in missing]):
-                done.result()
-                bar.update()
-    else:
-        for j in missing:
-            run_job(j, store)
-            bar.update()
-    bar.close()
-    return [store.path("model", j) for j in jobs]
+    return run_missing_in_pool(run_job, jobs, store, workers, desc)
 
 
 def load_history(model_dir: Path) -> list[dict]:

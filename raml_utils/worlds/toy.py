@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MOD = 100
 FAMILIES = ("chain", "vars", "list")
