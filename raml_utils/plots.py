@@ -38,15 +38,17 @@ def heatmap(df: pd.DataFrame, index: str, columns: str, value: str, title: str, 
     return fig or ax.figure
 
 
-def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_trajectory_tokens"):
+def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_trajectory_tokens", order=None):
     """Per arm: each metric against mean generated trajectory length; mean over seeds with 95% t-intervals
-    (both axes), and each seed as a faint dot. ``df`` has one row per (arm, seed)."""
+    (both axes), and each seed as a faint dot. ``df`` has one row per (arm, seed); ``order`` fixes the colours."""
     from .stats import mean_ci
 
+    order = list(order or dict.fromkeys(df.arm))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.8), squeeze=False)
-    palette = dict(zip(df.arm.unique(), sns.color_palette(n_colors=df.arm.nunique())))
+    palette = dict(zip(order, sns.color_palette(n_colors=len(order))))
     for ax, metric in zip(axes[0], metrics):
-        for arm, group in df.groupby("arm", sort=False):
+        for arm in order:
+            group = df[df.arm == arm]
             (x, xlo, xhi), (y, ylo, yhi) = mean_ci(group[length]), mean_ci(group[metric])
             ax.scatter(group[length], group[metric], color=palette[arm], alpha=0.3, s=14)
             xerr = [[x - xlo], [xhi - x]] if len(group) > 1 else None
@@ -58,11 +60,13 @@ def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_t
     return fig
 
 
-def metric_by_difficulty(df: pd.DataFrame, metric: str, x: str = "k", hue: str = "arm", title: str = ""):
-    """Line plot of ``metric`` against difficulty per arm, mean over seeds with a 95% CI band."""
+def metric_by_difficulty(df: pd.DataFrame, metric: str, x: str = "k", hue: str = "arm", title: str = "", order=None):
+    """Line plot of ``metric`` against difficulty per arm: the mean over seeds and questions with a 95%
+    bootstrap band over those rows; ``order`` fixes the colours (as in ``metric_vs_length``)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    sns.lineplot(df, x=x, y=metric, hue=hue, marker="o", errorbar=("ci", 95), ax=ax)
+    sns.lineplot(df, x=x, y=metric, hue=hue, hue_order=order, marker="o", errorbar=("ci", 95), ax=ax)
     ax.set(xlabel="operations per question (difficulty)", ylabel=metric, ylim=(-0.02, 1.02), title=title)
+    ax.set_xticks(sorted(df[x].unique()))
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
     return fig
 
