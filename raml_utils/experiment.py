@@ -18,7 +18,6 @@ from .base_model import base_job
 from .cache import Store, write_json_atomic
 from .evaluation import EvalResult, evaluate
 from .params import Profile
-from .results import load_claims  # noqa: F401  (notebooks read the frozen plan through here)
 from .training import SFTData, TrainJob, run_jobs
 from .worlds import toy
 

@@ -259,12 +259,6 @@ def toy_probe_frame(profile, model_dir, seed: int, problems):
     return pd.DataFrame(json.loads((path / "rows.json").read_text())).assign(seed=seed)
 
 
-def arm_scores(frame, arm: str, metric: str = "lhat_drop") -> np.ndarray:
-    """Returns the (seeds, questions) array of ``metric`` for a reference arm (one trajectory per question)."""
-    table = frame[frame.arm == arm].pivot(index="seed", columns="question", values=metric)
-    return table.sort_index().to_numpy()
-
-
 def arm_table(frame) -> "pd.DataFrame":
     """Returns per arm: trajectories, mean drop with a 95% t-interval over seeds, share falling, shape of the fall."""
     import pandas as pd
