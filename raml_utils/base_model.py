@@ -18,7 +18,7 @@ from .training import BaseData, FactData, TrainJob, run_job
 def base_job(profile: Profile) -> TrainJob:
     """Returns the training job of the profile's base model (its cache key): facts first, then the mixture."""
     base = profile.base
-    facts = TrainJob(FactData(profile.world, base), base.facts_train, profile.model, base.seed,
+    facts = TrainJob(FactData(profile.world, base.n_questions, base.fact_style, base.seed), base.facts_train, profile.model, base.seed,
                      threads=profile.threads)
     return TrainJob(BaseData(profile.world, base), base.train, profile.model, base.seed, init=facts,
                     threads=profile.threads)

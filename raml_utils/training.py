@@ -50,17 +50,23 @@ class BaseData:
 
 @dataclass(frozen=True)
 class FactData:
-    """Stage 1 of the base model: primitive facts and easy questions only, every one worked in ``fact_style``."""
+    """Stage 1 of the base model: primitive facts and easy questions only, every one worked in ``fact_style``.
+
+    It holds only what it reads (not the whole ``BaseParams``), so that a change to the stage-2 mixture
+    keeps stage 1's cache key and reuses its model.
+    """
 
     world: WorldParams
-    base: BaseParams
+    n_questions: int
+    fact_style: str
+    seed: int
 
     def examples(self) -> list[toy.Rendered]:
-        base, world = self.base, self.world
-        questions = toy.make_problems(base.n_questions, "train", base.seed, world.families, world.easy_steps,
+        world = self.world
+        questions = toy.make_problems(self.n_questions, "train", self.seed, world.families, world.easy_steps,
                                       test_fraction=world.test_fraction)
-        out = toy.training_examples(questions, base.fact_style, base.seed)
-        random.Random(f"facts:{base.seed}").shuffle(out)
+        out = toy.training_examples(questions, self.fact_style, self.seed)
+        random.Random(f"facts:{self.seed}").shuffle(out)
         return out
 
 

@@ -158,3 +158,19 @@ def test_wait_blocks_until_the_lock_is_free_then_runs_only_the_selected(study, t
     assert proc.returncode == 0, rest
     assert "[1/1] 02_after ... ok" in rest
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == [".run.lock", "02_after"]
+
+
+def test_two_runs_started_at_once_one_refuses_and_nothing_is_corrupted(study, tmp_path):
+    """Two run_all.sh on the same outputs folder: exactly one runs, the other exits 3 naming the holder."""
+    cmd = [sys.executable, "-m", "raml_utils.runner", "--notebooks-dir", str(study / "notebooks"),
+           "--params-dir", str(study / "params"), "--outputs-dir", str(tmp_path), "--profile", "tiny"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [1, 3], results  # 1: the tiny study's 01 raises on purpose; 3: refused
+    refused = next(err for code, _, err in results if code == 3)
+    assert f"another run_all.sh is running on {tmp_path / 'tiny'}" in refused
+    for name, expected in (("00_record", "ok"), ("01_raise", "failed"), ("02_after", "ok")):
+        status = json.loads((tmp_path / "tiny" / name / "status.json").read_text())
+        assert status["status"] == expected, (name, status)
+    assert json.loads((tmp_path / "tiny" / "00_record" / "seen.json").read_text())["profile"].endswith("tiny.yaml")
