@@ -263,6 +263,19 @@ class PseudoGradientParams:
 
 
 @dataclass(frozen=True)
+class EfficiencyParams:
+    """Notebook 07 (claim C10): how many trajectory tokens the long-trajectory model may write before its answer
+    is forced (budget forcing). Its other arms (compressed and answer-only SFT) use ``sft`` and ``eval`` as is."""
+
+    budgets: tuple[int, ...] = (8, 16, 32, 64)  # token budgets; the long model's own trajectories are ~40-85 tokens
+    # (k = 2-4), so the largest budget cuts only the longest ones. One generation at the largest budget serves all
+
+    def validate(self, key: str) -> None:
+        _check(len(self.budgets) >= 1 and len(set(self.budgets)) == len(self.budgets)
+               and all(b >= 1 for b in self.budgets), f"{key}.budgets", self.budgets, "one or more distinct positive integers")
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a profile sets: scale, world, and each experiment's knobs."""
 
@@ -280,6 +293,7 @@ class Profile:
     grpo: GRPOParams = GRPOParams()  # every GRPO run of every notebook
     support_set: SupportSetParams = SupportSetParams()
     pseudo_gradient: PseudoGradientParams = PseudoGradientParams()
+    efficiency: EfficiencyParams = EfficiencyParams()
     cache_dir: str = "outputs/cache"  # artifact store, shared by all notebooks and profiles
 
     def validate(self, key: str = "") -> None:
@@ -294,6 +308,8 @@ class Profile:
                 value.validate(f.name)
         _check(max(self.support_set.grpo_sizes) <= self.grpo.group_size, "support_set.grpo_sizes",
                self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
+        _check(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
+               f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
 
 
 # --- yaml -> dataclasses, with type checks ----------------------------------------------------------

@@ -1,0 +1,353 @@
+"""Efficient reasoning (claim C10): answers forced after a given trajectory, budget forcing, tokens generated.
+
+Every arm answers the same unseen questions; what differs is where its trajectory comes from:
+
+- ``long``: the long-trajectory SFT model (notebook 02's arm) writes its own full trajectory;
+- ``long_no_trajectory``: the same model, its answer forced right after the question;
+- ``long_reads_compressed``: the same model reads the question's compressed trajectory (only the running
+  results, teacher-forced: it generates none of it), then its answer is forced;
+- ``long_budget_B``: the same model writes at most B trajectory tokens; if it has not stopped thinking by
+  then, the trajectory is cut there and the answer forced (budget forcing);
+- ``compressed``: a model SFT'd on compressed trajectories of the same questions, writing its own;
+- ``answer_only``: notebook 02's answer-only SFT arm.
+
+An answer is forced with the toy world's shared transform (``toy.force_answer``): the trajectory is followed
+by the end-of-thinking delimiter and the answer marker, and the model writes the two digits and the end.
+Tokens are counted as the paper's compute would be: only the trajectory tokens the model generated itself;
+teacher-forced tokens are reported separately, as read.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import re
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
+
+from .cache import write_json_atomic
+from .evaluation import EvalResult
+from .experiment import _eval_config, load_eval, sft_job, store_of, test_set
+from .params import EvalParams, Profile
+from .sampling import generate
+from .training import TrainJob
+from .worlds import toy
+
+SFT_ARMS = ("long", "compressed", "answer_only")  # trained arms; every one from the same questions, steps, seeds
+SOURCE = "long"  # the model whose trajectories are compressed, cut or skipped
+ANSWER_TEXT_TOKENS = 3  # what the model writes after a forced suffix: two digits and <eos>
+
+
+def forced_arms(budgets) -> tuple[str, ...]:
+    """Returns the names of the arms answered by the long model with a forced answer, budgets ascending."""
+    return (f"{SOURCE}_no_trajectory", f"{SOURCE}_reads_compressed", *(f"{SOURCE}_budget_{b}" for b in sorted(budgets)))
+
+
+def sft_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob]:
+    """Returns the SFT job of every (arm, seed): ``experiment.sft_job`` with only the trajectory style changed.
+
+    The ``long`` and ``answer_only`` jobs are notebook 02's (same cache keys), so they are trained once.
+    """
+    return {(arm, seed): sft_job(profile, arm, seed) for arm in SFT_ARMS for seed in profile.seeds}
+
+
+# --- the transforms ------------------------------------------------------------------------------
+
+
+def compressed_trajectory(problem: toy.Problem) -> str:
+    """Returns the question's compressed trajectory: only the running result of each step (``72;95;``)."""
+    return toy.render(problem, toy.TrajectorySpec("compressed")).trajectory
+
+
+def running_results(trajectory: str) -> list[int]:
+    """Returns the running result each step of a short, long, padded or compressed trajectory ends with
+    (a ``vars`` trajectory's opening lookup ``a=12;`` is not a step)."""
+    return [int(v) for v in re.findall(r"(?<![a-j]=)(\d\d);", trajectory)]
+
+
+def compressed_is_correct(problem: toy.Problem, trajectory: str) -> bool:
+    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps.
+
+    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the
+    start-value lookup), reachable from the previous one by one unused operation, ending at the answer.
+    """
+    start = toy.start_step(problem)
+    body = trajectory.removeprefix(start[0]) if start else trajectory
+    if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
+        return False
+    targets = running_results(body)
+    if len(targets) != problem.k:
+        return False
+    operations = list(zip(problem.ops, problem.values[1:]))
+
+    def reachable(value: int, pos: int, unused: tuple[int, ...]) -> bool:
+        if pos == len(targets):
+            return True
+        return any(toy.combine(value, *operations[i]) == targets[pos]
+                   and reachable(targets[pos], pos + 1, tuple(j for j in unused if j != i)) for i in unused)
+
+    return reachable(problem.values[0], 0, tuple(range(problem.k)))
+
+
+def forced_context(problem: toy.Problem, trajectory: str) -> str:
+    """Returns the text the model continues when its answer is forced after ``trajectory``: question, <think>,
+    the trajectory, the end-of-thinking delimiter and the answer marker (``toy.force_answer``)."""
+    forced = toy.force_answer(toy.render(problem), trajectory)
+    return forced.prompt + forced.trajectory + forced.suffix
+
+
+def forced_completion(problem: toy.Problem, trajectory: str, answer_text: str) -> str:
+    """Returns the completion of a forced answer: ``trajectory``, the forced suffix, then what the model wrote."""
+    forced = toy.force_answer(toy.render(problem), trajectory)
+    return forced.trajectory + forced.suffix + answer_text
+
+
+def n_tokens(tokenizer, text: str) -> int:
+    """Returns the number of tokens of ``text`` (no special tokens added)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def budget_cut(tokenizer, completion: str, budget: int) -> tuple[str, bool]:
+    """Returns (trajectory, stopped) for a completion the model wrote under a budget of ``budget`` tokens.
+
+    ``stopped`` is True when the model ended its trajectory by itself within the budget (wrote the delimiter,
+    the answer marker or <eos>): its own completion then stands. Otherwise ``trajectory`` is its first
+    ``budget`` tokens, after which the answer is forced.
+    """
+    trajectory = toy.trajectory_of(completion)
+    ids = tokenizer(trajectory, add_special_tokens=False)["input_ids"]
+    ended = any(marker in completion for marker in (toy.END_THINK, toy.ANSWER, toy.EOS))
+    if ended and len(ids) <= budget:
+        return trajectory, True
+    return tokenizer.decode(ids[:budget], skip_special_tokens=False), False
+
+
+# --- forced-answer evaluation ------------------------------------------------------------------
+
+
+def answer_after(model, tokenizer, problems: list[toy.Problem], trajectories: list[str], params: EvalParams,
+                 greedy: bool, seed: int = 0) -> list[str]:
+    """Returns one completion per (problem, trajectory) pair: the trajectory, the forced suffix, the model's answer.
+
+    The answer is greedy or one sample at ``params.temperature`` (``sampling.generate``).
+    """
+    if not problems:
+        return []
+    contexts = [forced_context(p, t) for p, t in zip(problems, trajectories)]
+    answers = generate(model, tokenizer, contexts, greedy=greedy, temperature=params.temperature,
+                       max_new_tokens=ANSWER_TEXT_TOKENS, batch_size=params.batch_size, seed=seed)
+    return [forced_completion(p, t, a[0]) for p, t, a in zip(problems, trajectories, answers)]
+
+
+def scored(problems: list[toy.Problem], greedy: list[str], samples: list[list[str]],
+           generated_tokens: np.ndarray) -> EvalResult:
+    """Returns the ``EvalResult`` of completions, with ``generated_tokens`` (Q, n) as the trajectory tokens counted.
+
+    Checked as ``evaluation.evaluate`` checks: strict answer parsing, step-by-step trajectory check.
+    """
+    answers = np.array([p.answer for p in problems])
+    greedy_correct = np.array([toy.parse_completion(c) == a for c, a in zip(greedy, answers)], dtype=bool)
+    sample_correct = np.array([[toy.parse_completion(c) == a for c in row] for row, a in zip(samples, answers)])
+    trajectory_correct = np.array([[toy.trajectory_is_correct(p, toy.trajectory_of(c)) for c in row]
+                                   for row, p in zip(samples, problems)]) & sample_correct
+    return EvalResult(greedy_correct, sample_correct, np.asarray(generated_tokens), trajectory_correct, greedy)
+
+
+def _repeat(items: list, n: int) -> list:
+    return [x for x in items for _ in range(n)]
+
+
+def _rows(flat: list, n: int) -> list[list]:
+    return [flat[i * n:(i + 1) * n] for i in range(len(flat) // n)]
+
+
+def under_budget(model, tokenizer, problems: list[toy.Problem], own: list[str], budget: int, params: EvalParams,
+                 greedy: bool, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Returns (completions, generated trajectory tokens) of budget forcing at ``budget`` tokens.
+
+    ``own[i]`` is the model's own completion of ``problems[i]``, generated with room for ``budget`` trajectory
+    tokens and its answer. Where the model stopped thinking within the budget, its completion stands; elsewhere
+    its trajectory is cut after ``budget`` tokens and the answer forced (greedy, or one sample).
+    """
+    cuts = [budget_cut(tokenizer, c, budget) for c in own]
+    forced = [i for i, (_, stopped) in enumerate(cuts) if not stopped]
+    answered = answer_after(model, tokenizer, [problems[i] for i in forced], [cuts[i][0] for i in forced], params,
+                            greedy=greedy, seed=seed)
+    completions = list(own)
+    for i, completion in zip(forced, answered):
+        completions[i] = completion
+    return completions, [n_tokens(tokenizer, trajectory) for trajectory, _ in cuts]
+
+
+def evaluate_forced(model, tokenizer, problems: list[toy.Problem], params: EvalParams, budgets,
+                    seed: int = 0) -> dict[str, EvalResult]:
+    """Returns the ``EvalResult`` of every forced arm of ``forced_arms(budgets)`` for one model.
+
+    Greedy accuracy from greedy trajectories and answers; Pass@k from ``params.n_samples`` samples per
+    question, each a sampled trajectory (where the arm has one) followed by a sampled answer.
+    ``sample_trajectory_tokens`` counts the trajectory tokens the model generated: 0 where it was given.
+    """
+    n, (Q, arms) = params.n_samples, (len(problems), forced_arms(budgets))
+    out = {}
+    given = {arms[0]: ["" for _ in problems], arms[1]: [compressed_trajectory(p) for p in problems]}
+    for arm, trajectories in given.items():
+        greedy = answer_after(model, tokenizer, problems, trajectories, params, greedy=True, seed=seed)
+        samples = answer_after(model, tokenizer, _repeat(problems, n), _repeat(trajectories, n), params,
+                               greedy=False, seed=seed)
+        out[arm] = scored(problems, greedy, _rows(samples, n), np.zeros((Q, n), dtype=int))
+
+    # One generation at the largest budget serves every budget: the first B tokens of a sample are a sample
+    # of B tokens, so the budgets are nested (paired) cuts of the same trajectories.
+    prompts = [toy.render(p).prompt for p in problems]
+    room = max(budgets) + n_tokens(tokenizer, toy.END_THINK + toy.ANSWER) + ANSWER_TEXT_TOKENS  # own answer fits
+    kwargs = dict(max_new_tokens=room, batch_size=params.batch_size, seed=seed)
+    own_greedy = [c[0] for c in generate(model, tokenizer, prompts, greedy=True, **kwargs)]
+    own_samples = [c for row in generate(model, tokenizer, prompts, n_samples=n, temperature=params.temperature,
+                                         **kwargs) for c in row]
+    for budget, arm in zip(sorted(budgets), arms[2:]):
+        greedy, _ = under_budget(model, tokenizer, problems, own_greedy, budget, params, greedy=True, seed=seed)
+        samples, tokens = under_budget(model, tokenizer, _repeat(problems, n), own_samples, budget, params,
+                                       greedy=False, seed=seed)
+        out[arm] = scored(problems, greedy, _rows(samples, n), np.reshape(tokens, (Q, n)))
+    return out
+
+
+def teacher_forced_tokens(tokenizer, problems: list[toy.Problem]) -> np.ndarray:
+    """Returns the (Q,) tokens of each question's compressed trajectory: read by ``long_reads_compressed``,
+    never generated by it."""
+    return np.array([n_tokens(tokenizer, compressed_trajectory(p)) for p in problems])
+
+
+# --- cached, in parallel processes ---------------------------------------------------------------
+
+
+def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
+    # The key of the model's ordinary evaluation (model, questions, eval params, sampler), plus the budgets.
+    return {**_eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
+            "what": "forced_answers"}
+
+
+def _save(result: EvalResult, out: Path) -> None:
+    """Writes ``result`` in the layout ``experiment.load_eval`` reads."""
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
+             sample_trajectory_tokens=result.sample_trajectory_tokens,
+             sample_trajectory_correct=result.sample_trajectory_correct)
+    write_json_atomic(out / "greedy.json", result.greedy_completions)
+
+
+def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> str:
+    def make(tmp: Path) -> None:
+        import torch
+
+        from .models import load_model
+
+        torch.set_num_threads(1)  # one process per model, as experiment.evaluate_models runs them
+        model, tokenizer = load_model(Path(model_dir))
+        results = evaluate_forced(model, tokenizer, test_set(profile, set_name), profile.eval,
+                                  profile.efficiency.budgets)
+        for arm, result in results.items():
+            _save(result, tmp / arm)
+        (tmp / "arms.json").write_text(json.dumps(list(results)))
+
+    config = _forced_config(profile, Path(model_dir), set_name)
+    return str(store_of(profile).get_or_make("samples", config, make))
+
+
+def evaluate_forced_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain",
+                           desc: str = "forced answers") -> list[dict[str, EvalResult]]:
+    """Returns, per model, the ``EvalResult`` of each forced arm on a test set; cached, the missing ones computed
+    in ``profile.workers`` parallel single-thread processes (as ``experiment.evaluate_models`` does)."""
+    store = store_of(profile)
+    configs = [_forced_config(profile, d, set_name) for d in model_dirs]
+    missing = list(dict.fromkeys(str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)))
+    bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
+    if profile.workers > 1 and len(missing) > 1:
+        with ProcessPoolExecutor(min(profile.workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
+            for _ in pool.map(_evaluate_forced_cached, [profile] * len(missing), missing, [set_name] * len(missing)):
+                bar.update()
+    else:
+        for d in missing:
+            _evaluate_forced_cached(profile, d, set_name)
+            bar.update()
+    bar.close()
+    out = []
+    for c in configs:
+        path = store.path("samples", c)
+        out.append({arm: load_eval(path / arm) for arm in json.loads((path / "arms.json").read_text())})
+    return out
+
+
+# --- tables for the notebook ---------------------------------------------------------------------
+
+
+def arm_examples(tokenizer, problem: toy.Problem, budgets) -> "pd.DataFrame":
+    """Returns what each arm of the long model reads or writes on one question, with its generated-token count.
+
+    The budget rows cut the reference long trajectory (the model's own one is cut the same way).
+    """
+    import pandas as pd
+
+    long = toy.render(problem).trajectory
+    rows = [{"arm": SOURCE, "text": toy.render(problem).text, "tokens generated": n_tokens(tokenizer, long)},
+            {"arm": f"{SOURCE}_no_trajectory", "text": forced_context(problem, "") + "[answer]", "tokens generated": 0},
+            {"arm": f"{SOURCE}_reads_compressed",
+             "text": forced_context(problem, compressed_trajectory(problem)) + "[answer]",
+             "tokens generated": 0}]
+    for b in sorted(budgets):
+        cut, _ = budget_cut(tokenizer, long + toy.END_THINK, b)
+        rows.append({"arm": f"{SOURCE}_budget_{b}", "text": forced_context(problem, cut) + "[answer]",
+                     "tokens generated": n_tokens(tokenizer, cut)})
+    rows.append({"arm": "compressed (SFT)", "text": toy.render(problem, toy.TrajectorySpec("compressed")).text,
+                 "tokens generated": n_tokens(tokenizer, compressed_trajectory(problem))})
+    rows.append({"arm": "answer_only (SFT)", "text": toy.render(problem, toy.TrajectorySpec("answer_only")).text,
+                 "tokens generated": 0})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def greedy_trajectory_rate(problems: list[toy.Problem], result: EvalResult, style: str) -> float:
+    """Returns the share of greedy completions with the right answer after a correct trajectory of ``style``
+    (``compressed``: ``compressed_is_correct``; other styles: ``toy.trajectory_is_correct``)."""
+    check = compressed_is_correct if style == "compressed" else toy.trajectory_is_correct
+    ok = [bool(right) and check(p, toy.trajectory_of(c))
+          for p, c, right in zip(problems, result.greedy_completions, result.greedy_correct)]
+    return float(np.mean(ok))
+
+
+def gain_kept(frame, contrasts: list[tuple[str, str, str]], metric: str = "pass_at_k") -> "pd.DataFrame":
+    """Returns, per (arm, floor, ceiling): how much of the ceiling's gain over the floor the arm keeps, at what
+    share of the ceiling's generated tokens.
+
+    Columns: the arm's gain over the floor and the ceiling's, each a paired difference of ``metric`` with its
+    95% bootstrap CI over seeds x questions (``stats.bootstrap_paired_diff``); ``share_of_gain`` (their ratio,
+    a point estimate) and ``share_of_tokens`` (mean generated trajectory tokens, arm / ceiling).
+    """
+    import pandas as pd
+
+    from .experiment import scores
+    from .stats import bootstrap_paired_diff
+
+    rows = []
+    for arm, floor, ceiling in contrasts:
+        base = scores(frame, floor, metric)
+        gain = bootstrap_paired_diff(scores(frame, arm, metric), base)
+        full = bootstrap_paired_diff(scores(frame, ceiling, metric), base)
+        tokens = frame.groupby("arm")["mean_trajectory_tokens"].mean()
+        rows.append({"arm": arm, "floor": floor, "ceiling": ceiling, "metric": metric,
+                     "gain": gain["effect"], "gain_lo": gain["lo"], "gain_hi": gain["hi"],
+                     "ceiling_gain": full["effect"], "ceiling_gain_lo": full["lo"], "ceiling_gain_hi": full["hi"],
+                     "share_of_gain": gain["effect"] / full["effect"] if full["effect"] else float("nan"),
+                     "share_of_tokens": tokens[arm] / tokens[ceiling] if tokens[ceiling] else float("nan")})
+    return pd.DataFrame(rows).set_index("arm")
+
+
+def gain_sentence(row) -> str:
+    """Returns one sentence that states a row of ``gain_kept``: both gains with CIs, the shares of gain and tokens."""
+    share = f"{row.share_of_gain:.0%}" if np.isfinite(row.share_of_gain) else "an undefined share (no ceiling gain)"
+    return (f"{row.name} - {row.floor} = {row.gain:+.3f} [{row.gain_lo:+.3f}, {row.gain_hi:+.3f}] vs "
+            f"{row.ceiling} - {row.floor} = {row.ceiling_gain:+.3f} [{row.ceiling_gain_lo:+.3f}, "
+            f"{row.ceiling_gain_hi:+.3f}] ({row.metric}): "
+            f"keeps {share} of the gain with {row.share_of_tokens:.0%} of {row.ceiling}'s generated tokens")
