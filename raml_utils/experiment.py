@@ -47,12 +47,18 @@ def train(profile: Profile, jobs: list[TrainJob], desc: str = "training") -> lis
 
 # --- test sets ----------------------------------------------------------------------------------
 
+UNSEEN_OPERANDS = (80, 99)  # every operand of the ``unseen_operands`` split lies in this band; no fine-tuning
+# question of the shipped profiles at that length has all its operands there (tested). The split's name is its
+# evaluation cache key: a different band needs a new name.
+
+
 def test_set(profile: Profile, name: str) -> list[toy.Problem]:
     """Returns a named set of unseen questions (never in any training split).
 
     ``in_domain``: fine-tuning families at training difficulty; ``held_out_family``: the family no model
     is fine-tuned on; ``longer``: more operations than any training question; ``all``: every family at
-    every difficulty of the world.
+    every difficulty of the world; ``unseen_operands``: fine-tuning families at the longest training
+    difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
     """
     world, n = profile.world, profile.eval.n_questions
     every_k = tuple(sorted(set(world.easy_steps) | set(world.train_steps) | set(world.hard_steps)))
@@ -61,19 +67,24 @@ def test_set(profile: Profile, name: str) -> list[toy.Problem]:
         "in_domain": (world.train_families, world.train_steps),
         "held_out_family": ((world.held_out_family,), world.train_steps),
         "longer": (world.train_families, world.hard_steps),
+        "unseen_operands": (world.train_families, (max(world.train_steps),)),
     }
     if name not in spec:
         raise ValueError(f"test set {name!r} is unknown; allowed: {', '.join(spec)}")
     families, steps = spec[name]
+    operands = {"operand_range": UNSEEN_OPERANDS} if name == "unseen_operands" else {}
     return toy.make_problems(n, "test", seed=12345, families=families, steps=steps,
-                             test_fraction=world.test_fraction)
+                             test_fraction=world.test_fraction, **operands)
 
 
 # --- cached evaluation --------------------------------------------------------------------------
 
+SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode (finished rows leave the batch)
+
+
 def _eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
     return {"model": Path(model_dir).name, "set": set_name, "world": profile.world, "eval": profile.eval,
-            "delimiter": delimiter}
+            "delimiter": delimiter, "sampler": SAMPLER_VERSION}
 
 
 def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: bool, out: str) -> None:

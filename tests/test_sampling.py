@@ -1,16 +1,22 @@
-"""Generation: the in-place KV cache gives exactly the samples of transformers' default cache."""
+"""Generation: the in-place KV cache and the shrinking batch give transformers' results, and correct samples."""
 
+import numpy as np
 import torch
+from scipy import stats
 
 from raml_utils.models import ModelConfig, build_model
-from raml_utils.sampling import GrowingCache, generate
+from raml_utils.sampling import GrowingCache, decode, generate
 from raml_utils.worlds import toy
 
 
-def test_growing_cache_matches_the_default_cache_exactly():
-    torch.manual_seed(0)
+def tiny_model(layers: int = 2):
     tokenizer = toy.build_tokenizer()
-    model = build_model(ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64), tokenizer, 0).eval()
+    cfg = ModelConfig(hidden_size=32, num_layers=layers, num_heads=2, intermediate_size=64)
+    return build_model(cfg, tokenizer, 0).eval(), tokenizer
+
+
+def test_growing_cache_matches_the_default_cache_exactly():
+    model, tokenizer = tiny_model()
     prompts = [p.question() + toy.THINK for p in toy.make_problems(6, "test", seed=0)]  # different lengths: padding
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     outs = []
@@ -22,9 +28,39 @@ def test_growing_cache_matches_the_default_cache_exactly():
     assert torch.equal(outs[0], outs[1])
 
 
+def test_shrinking_batch_decodes_greedily_exactly_as_transformers_generate():
+    model, tokenizer = tiny_model()
+    model.lm_head.weight.data[tokenizer.eos_token_id] += 0.3  # rows finish at different steps: the batch shrinks
+    prompts = [p.question() + toy.THINK for p in toy.make_problems(12, "test", seed=1)]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    ids = model.generate(**enc, do_sample=False, max_new_tokens=60, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id)[:, enc["input_ids"].shape[1]:].tolist()
+    expected = [row[: row.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in row else row for row in ids]
+    got = decode(model, enc["input_ids"], enc["attention_mask"], tokenizer.eos_token_id, 60, None, torch.Generator())
+    lengths = {len(row) for row in expected}
+    assert len(lengths) > 2, "the test needs rows that finish at different steps"
+    assert got == expected
+
+
+def test_samples_follow_the_model_distribution():
+    model, tokenizer = tiny_model(layers=1)
+    prompt = "12+03" + toy.THINK
+    enc = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        probs = torch.softmax(model(**enc).logits[0, -1].double() / 0.7, -1).numpy()
+    first = [tokenizer(c, add_special_tokens=False)["input_ids"][0]
+             for c in generate(model, tokenizer, [prompt], n_samples=3000, temperature=0.7, max_new_tokens=1,
+                               batch_size=1000, seed=3)[0]]
+    observed = np.bincount(first, minlength=len(probs))
+    support = probs * len(first) >= 5  # chi-square needs expected counts >= 5: pool the rest (if any)
+    f_obs, f_exp = observed[support], probs[support] * len(first)
+    if not support.all():
+        f_obs, f_exp = np.append(f_obs, observed[~support].sum()), np.append(f_exp, probs[~support].sum() * len(first))
+    assert stats.chisquare(f_obs, f_exp).pvalue > 1e-3
+
+
 def test_generate_returns_n_samples_per_prompt_cut_at_eos():
-    tokenizer = toy.build_tokenizer()
-    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, 0).eval()
+    model, tokenizer = tiny_model(layers=1)
     prompts = ["12+03" + toy.THINK, "sum(01,02)" + toy.THINK]
     out = generate(model, tokenizer, prompts, n_samples=3, max_new_tokens=20, seed=0)
     assert [len(row) for row in out] == [3, 3]
@@ -32,3 +68,4 @@ def test_generate_returns_n_samples_per_prompt_cut_at_eos():
         for completion in row:
             assert completion.count(toy.EOS) <= 1 and (toy.EOS not in completion or completion.endswith(toy.EOS))
     assert out == generate(model, tokenizer, prompts, n_samples=3, max_new_tokens=20, seed=0)  # seeded
+    assert out != generate(model, tokenizer, prompts, n_samples=3, max_new_tokens=20, seed=1)
