@@ -20,17 +20,13 @@ teacher-forced tokens are reported separately, as read.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import re
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 
-from .cache import write_json_atomic
 from .evaluation import EvalResult
-from .experiment import _eval_config, load_eval, sft_job, store_of, test_set
+from .experiment import _eval_config, load_eval, make_missing, save_eval, sft_job, store_of, test_set
 from .params import EvalParams, Profile
 from .sampling import generate
 from .training import TrainJob
@@ -230,15 +226,6 @@ def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
             "what": "forced_answers"}
 
 
-def _save(result: EvalResult, out: Path) -> None:
-    """Writes ``result`` in the layout ``experiment.load_eval`` reads."""
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
-             sample_trajectory_tokens=result.sample_trajectory_tokens,
-             sample_trajectory_correct=result.sample_trajectory_correct)
-    write_json_atomic(out / "greedy.json", result.greedy_completions)
-
-
 def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> str:
     def make(tmp: Path) -> None:
         import torch
@@ -250,7 +237,7 @@ def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> 
         results = evaluate_forced(model, tokenizer, test_set(profile, set_name), profile.eval,
                                   profile.efficiency.budgets)
         for arm, result in results.items():
-            _save(result, tmp / arm)
+            save_eval(result, tmp / arm)
         (tmp / "arms.json").write_text(json.dumps(list(results)))
 
     config = _forced_config(profile, Path(model_dir), set_name)
@@ -261,19 +248,9 @@ def evaluate_forced_models(profile: Profile, model_dirs: list[Path], set_name: s
                            desc: str = "forced answers") -> list[dict[str, EvalResult]]:
     """Returns, per model, the ``EvalResult`` of each forced arm on a test set; cached, the missing ones computed
     in ``profile.workers`` parallel single-thread processes (as ``experiment.evaluate_models`` does)."""
-    store = store_of(profile)
     configs = [_forced_config(profile, d, set_name) for d in model_dirs]
-    missing = list(dict.fromkeys(str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)))
-    bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
-    if profile.workers > 1 and len(missing) > 1:
-        with ProcessPoolExecutor(min(profile.workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for _ in pool.map(_evaluate_forced_cached, [profile] * len(missing), missing, [set_name] * len(missing)):
-                bar.update()
-    else:
-        for d in missing:
-            _evaluate_forced_cached(profile, d, set_name)
-            bar.update()
-    bar.close()
+    make_missing(profile, _evaluate_forced_cached, model_dirs, configs, desc, set_name)
+    store = store_of(profile)
     out = []
     for c in configs:
         path = store.path("samples", c)

@@ -87,6 +87,15 @@ def _eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bo
             "delimiter": delimiter, "sampler": SAMPLER_VERSION}
 
 
+def save_eval(result: EvalResult, out: Path) -> None:
+    """Writes ``result`` in the layout ``load_eval`` reads."""
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
+             sample_trajectory_tokens=result.sample_trajectory_tokens,
+             sample_trajectory_correct=result.sample_trajectory_correct)
+    write_json_atomic(out / "greedy.json", result.greedy_completions)
+
+
 def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: bool, out: str) -> None:
     import torch
 
@@ -94,11 +103,7 @@ def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: boo
 
     torch.set_num_threads(1)
     model, tokenizer = load_model(Path(model_dir))
-    result = evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter)
-    np.savez(Path(out) / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
-             sample_trajectory_tokens=result.sample_trajectory_tokens,
-             sample_trajectory_correct=result.sample_trajectory_correct)
-    write_json_atomic(Path(out) / "greedy.json", result.greedy_completions)
+    save_eval(evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter), Path(out))
 
 
 def _evaluate_cached(profile: Profile, model_dir: str, set_name: str, delimiter: bool) -> str:
@@ -116,24 +121,29 @@ def load_eval(path: Path) -> EvalResult:
                       arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()))
 
 
-def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain", delimiter: bool = True,
-                    desc: str = "evaluating") -> list[EvalResult]:
-    """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
+def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: list[dict], desc: str, *args) -> None:
+    """Calls ``make_one(profile, model_dir, *args)`` (which caches its result under the model's config) for each
+    model whose config the store lacks: in ``profile.workers`` parallel single-thread processes when several are."""
     store = store_of(profile)
-    configs = [_eval_config(profile, d, set_name, delimiter) for d in model_dirs]
-    missing = [str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)]
-    missing = list(dict.fromkeys(missing))
+    missing = list(dict.fromkeys(str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)))
     bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
     if profile.workers > 1 and len(missing) > 1:
         with ProcessPoolExecutor(min(profile.workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for _ in pool.map(_evaluate_cached, [profile] * len(missing), missing, [set_name] * len(missing),
-                              [delimiter] * len(missing)):
+            for _ in pool.map(make_one, [profile] * len(missing), missing, *[[a] * len(missing) for a in args]):
                 bar.update()
     else:
         for d in missing:
-            _evaluate_cached(profile, d, set_name, delimiter)
+            make_one(profile, d, *args)
             bar.update()
     bar.close()
+
+
+def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain", delimiter: bool = True,
+                    desc: str = "evaluating") -> list[EvalResult]:
+    """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
+    configs = [_eval_config(profile, d, set_name, delimiter) for d in model_dirs]
+    make_missing(profile, _evaluate_cached, model_dirs, configs, desc, set_name, delimiter)
+    store = store_of(profile)
     return [load_eval(store.path("samples", c)) for c in configs]
 
 
