@@ -276,6 +276,35 @@ class EfficiencyParams:
 
 
 @dataclass(frozen=True)
+class SFTThenRLParams:
+    """Notebook 05 (claims C4, C5): SFT, zero-RL and SFT -> GRPO from the base. The SFT arm uses ``sft``, the RL arms
+    ``grpo`` (plain GRPO: the loss on the whole group), as every notebook does; all arms share ``sft_questions``."""
+
+    sft_style: str = "long"  # oracle trajectories of the SFT arm (and the start of SFT -> RL); "long" makes it
+    # notebook 02's long arm, shared through the cache
+
+    def validate(self, key: str) -> None:
+        _check(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
+               f"a trajectory style other than answer_only: {STYLES[1:]}")
+
+
+@dataclass(frozen=True)
+class GeneralisationParams:
+    """Notebook 06 (claim C9): the base and every trained model on unseen, harder and held-out-family questions.
+
+    The in-domain split reuses the shared evaluation (``eval``; notebooks 02 and 05 cache its samples); the other
+    splits take n and k from ``eval`` and these two knobs (evaluation is almost all of the notebook's cost)."""
+
+    n_questions: int = 32  # questions per split other than in_domain (balanced over the split's families and k)
+    max_new_tokens: int = 200  # generation budget on those splits: the longest correct completion there has 153
+    # tokens (k=6 with a reflection); eval's 320 would mostly pay for models that never stop
+
+    def validate(self, key: str) -> None:
+        for name in ("n_questions", "max_new_tokens"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a profile sets: scale, world, and each experiment's knobs."""
 
@@ -294,6 +323,8 @@ class Profile:
     support_set: SupportSetParams = SupportSetParams()
     pseudo_gradient: PseudoGradientParams = PseudoGradientParams()
     efficiency: EfficiencyParams = EfficiencyParams()
+    sft_then_rl: SFTThenRLParams = SFTThenRLParams()
+    generalisation: GeneralisationParams = GeneralisationParams()
     cache_dir: str = "outputs/cache"  # artifact store, shared by all notebooks and profiles
 
     def validate(self, key: str = "") -> None:

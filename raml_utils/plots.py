@@ -200,3 +200,49 @@ def update_alignment(frame: pd.DataFrame):
     ax.axvline(0, color="grey", lw=1)
     ax.set(xlabel="cosine(effective update of W_v, -gradient of the answer loss)", title="Implicit update vs gradient")
     return fig
+
+
+# --- notebooks 05 and 06: RL arms, generalisation ---------------------------------------------------
+
+
+def curves_by_arm(df: pd.DataFrame, columns: dict[str, str], title: str, order=None):
+    """One panel per entry of ``columns`` (column -> axis label): its mean over seeds against step per arm, with a
+    95% band over seeds. ``df`` has one row per (arm, seed, step); ``order`` fixes the colours."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.8), squeeze=False)
+    for ax, (col, label) in zip(axes[0], columns.items()):
+        sns.lineplot(df, x="step", y=col, hue="arm", hue_order=order, errorbar=("ci", 95), ax=ax,
+                     legend=ax is axes[0][-1])
+        ax.set(xlabel="optimizer step", ylabel=label)
+    sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_ci(mean: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame, title: str, label: str, center=None, ax=None):
+    """Heat map of ``mean`` (rows x columns), each cell annotated with its value and its 95% CI [lo, hi] (value only
+    where the CI is undefined). ``center`` (e.g. 0 for differences) gives a diverging palette centred there;
+    otherwise the scale is 0..1."""
+    import numpy as np
+
+    labels = np.empty(mean.shape, dtype=object)
+    for i in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
+            m, l, h = mean.iat[i, j], lo.iat[i, j], hi.iat[i, j]
+            sign = "+" if center is not None else ""
+            labels[i, j] = "" if np.isnan(m) else (f"{m:{sign}.2f}" if np.isnan(l) else
+                                                   f"{m:{sign}.2f}\n[{l:{sign}.2f}, {h:{sign}.2f}]")
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.9 * mean.shape[1] + 2.5, 0.62 * mean.shape[0] + 1.6))
+    if center is None:
+        scale = dict(cmap="viridis", vmin=0, vmax=1)
+    else:  # symmetric around the centre, never narrower than +-0.05 (an all-zero table stays neutral)
+        span = max(float(np.nanmax(np.abs(np.asarray(mean, dtype=float) - center))), 0.05)
+        scale = dict(cmap="vlag", center=center, vmin=center - span, vmax=center + span)
+    sns.heatmap(mean.astype(float), annot=labels, fmt="", annot_kws={"fontsize": 8}, ax=ax, cbar_kws={"label": label},
+                **scale)
+    ax.set(title=title, xlabel="", ylabel="")
+    ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
+    return fig or ax.figure

@@ -1,0 +1,126 @@
+"""SFT, zero-RL and SFT then RL from one base model (claims C4, C5): the arms, their jobs and training records.
+
+RaML reads SFT as learning from an *oracle* inner loop (trajectories written by someone who knows the
+way), and on-policy RL as learning from the model's *own* inner loops (explored, noisier). The arms:
+
+- ``sft``: SFT on the oracle trajectories of the profile's training questions (style
+  ``sft_then_rl.sft_style``; with ``"long"`` it is notebook 02's long arm, the same cache entry);
+- ``zero_rl``: GRPO from the base model on the same questions;
+- ``sft_then_rl``: the same GRPO run, started from the ``sft`` arm's model of the same seed.
+
+Both RL arms are ``grpo.grpo_job`` with the policy loss on the whole group (``support_n = group_size``:
+plain GRPO, the study's one GRPO code path) and share every GRPO setting (``profile.grpo``): rollouts
+per step, steps, learning rate, KL, clipping, temperature, completion length.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+from . import experiment, grpo
+from .grpo import GRPOJob
+from .params import Profile
+from .training import TrainJob, load_history
+
+ARMS = ("sft", "zero_rl", "sft_then_rl")
+RL_ARMS = ("zero_rl", "sft_then_rl")
+
+
+def arm_jobs(profile: Profile, seed: int) -> dict[str, TrainJob | GRPOJob]:
+    """Returns the job of each arm at ``seed``: ``{"sft": TrainJob, "zero_rl": GRPOJob, "sft_then_rl": GRPOJob}``."""
+    sft = experiment.sft_job(profile, profile.sft_then_rl.sft_style, seed)
+    whole_group = profile.grpo.group_size  # every rollout of a group in the loss: plain GRPO
+    return {"sft": sft,
+            "zero_rl": grpo.grpo_job(profile, whole_group, seed),
+            "sft_then_rl": grpo.grpo_job(profile, whole_group, seed, init=sft)}
+
+
+def all_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob | GRPOJob]:
+    """Returns the job of every (arm, seed) of the experiment, seeds from ``profile.seeds``."""
+    return {(arm, seed): job for seed in profile.seeds for arm, job in arm_jobs(profile, seed).items()}
+
+
+def train_jobs(profile: Profile, jobs: dict) -> dict:
+    """Returns ``{key: model directory}`` for a dict of SFT and GRPO jobs, training the missing ones.
+
+    SFT jobs first (``experiment.train``), then GRPO jobs (``grpo.train``), each batch on ``profile.workers``
+    single-thread processes; models already in the cache are loaded, never retrained.
+    """
+    sft = {key: job for key, job in jobs.items() if isinstance(job, TrainJob)}
+    rl = {key: job for key, job in jobs.items() if isinstance(job, GRPOJob)}
+    unknown = set(jobs) - set(sft) - set(rl)
+    if unknown:
+        raise TypeError(f"jobs {sorted(unknown)} are neither SFT (TrainJob) nor GRPO (GRPOJob) jobs")
+    dirs = {}
+    if sft:
+        dirs |= dict(zip(sft, experiment.train(profile, list(sft.values()), desc="SFT runs")))
+    if rl:
+        dirs |= dict(zip(rl, grpo.train(profile, list(rl.values()), desc="GRPO runs")))
+    return {key: dirs[key] for key in jobs}
+
+
+def histories(model_dirs: dict, arms) -> "pd.DataFrame":
+    """Returns the training log of the runs of ``arms``: one row per (arm, seed, logged step).
+
+    SFT rows hold ``loss``; GRPO rows hold ``reward`` (mean over every rollout of the step), ``reward_std``,
+    ``frac_reward_zero_std`` (groups with no reward spread: no learning signal), ``completion_length``
+    (mean rollout tokens), ``grad_norm`` (before clipping) and ``loss``.
+    """
+    import pandas as pd
+
+    frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
+              for (arm, seed), d in model_dirs.items() if arm in arms]
+    return pd.concat(frames, ignore_index=True)
+
+
+def grpo_settings(profile: Profile) -> "pd.DataFrame":
+    """Returns the GRPO settings every RL arm runs with, read from the TRL config the runs are built from."""
+    import pandas as pd
+
+    p = profile.grpo
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers' renaming notices, as in grpo.make_trainer
+        config = grpo.grpo_config(p, seed=0, output_dir=tmp)
+    scheduler = getattr(config.lr_scheduler_type, "value", config.lr_scheduler_type)
+    rows = [
+        ("optimizer steps", config.max_steps, "every RL arm"),
+        ("questions per step", p.prompts_per_step, "drawn from the arms' shared training questions"),
+        ("group size G (rollouts per question)", config.num_generations, "advantages normalised over the group"),
+        ("rollouts per step", config.per_device_train_batch_size, "questions per step x G"),
+        ("rollouts in the policy loss", p.group_size, "all of the group: plain GRPO"),
+        ("learning rate", config.learning_rate, f"AdamW, {scheduler}, {config.warmup_steps} warm-up steps"),
+        ("KL coefficient beta", config.beta, "no reference model" if config.beta == 0 else "KL to the starting model"),
+        ("clip epsilon", config.epsilon, "PPO clip of the importance ratio"),
+        ("updates per generation", config.num_iterations * config.steps_per_generation, "on-policy"),
+        ("sampling temperature", config.temperature, f"top_k={config.top_k}, top_p={config.top_p}"),
+        ("max completion length", config.max_completion_length, "tokens; an unfinished rollout is a bad format"),
+        ("gradient clipping", config.max_grad_norm, "max norm"),
+        ("loss", config.loss_type, "mean over the selected completion tokens"),
+        ("reward scaling", config.scale_rewards, "per-group standard deviation"),
+        ("reward", "paper", "1 right/formatted, 0 wrong/formatted, -0.5 right/bad format, -1 wrong/bad format"),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value", "note"]).set_index("setting")
+
+
+def ranking(summary, metric: str) -> str:
+    """Returns the arms of an ``experiment.arm_summary`` ordered by ``metric``, best first, as ``a > b > c``."""
+    return " > ".join(summary[metric].sort_values(ascending=False).index)
+
+
+def reward_summary(history) -> "pd.DataFrame":
+    """Returns, per RL arm, the mean training reward over the first and the last fifth of the steps (seed mean)
+    and the mean rollout length over the same windows: did the run improve, and did its responses grow?"""
+    import pandas as pd
+
+    rows = {}
+    for arm, runs in history.groupby("arm"):
+        last_step = runs.step.max()
+        first = runs[runs.step <= max(1, last_step // 5)]
+        last = runs[runs.step > last_step - max(1, last_step // 5)]
+        rows[arm] = {"reward_first_fifth": first.reward.mean(), "reward_last_fifth": last.reward.mean(),
+                     "length_first_fifth": first.completion_length.mean(),
+                     "length_last_fifth": last.completion_length.mean(),
+                     "groups_without_signal": runs.frac_reward_zero_std.mean()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
