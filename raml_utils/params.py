@@ -276,6 +276,44 @@ class EfficiencyParams:
 
 
 @dataclass(frozen=True)
+class ReflectionParams:
+    """Notebook 04 (claims C7, C8): reflection tokens and the end-of-thinking delimiter.
+
+    The SFT arms (long, reflection, long without delimiter) use ``sft`` and ``seeds`` as every arm does; the
+    long arm is notebook 02's model. These knobs set what is probed and how the relative change is read.
+    """
+
+    reflection_rate: float = 1.0  # share of the reflection arm's training trajectories with a wrong step, <wait>
+    # and the corrected step (the rest are plain long trajectories)
+    n_questions: int = 48  # unseen questions per seed whose reflection trajectory is probed token by token (C7)
+    min_lhat: float = 1e-4  # nats: |L_i - L_{i-1}| / L_{i-1} is left undefined (and counted) where L_{i-1} is below
+    # this: float32 rounding (~1e-7 nats) would dominate the ratio
+    c8_questions: int = 48  # unseen questions per model whose own sampled trajectories are probed (C8)
+    c8_samples: int = 4  # trajectories sampled per question at eval.temperature (C8)
+    fall_threshold: float = 0.1  # nats: a curve has a half-drop point only if it falls by more than this
+    curve_points: int = 21  # normalised positions at which curves are averaged and drawn
+    llm_probe: bool = True  # probe SmolLM2-135M-Instruct on worked solutions with a reflection sentence (CPU, float32:
+    # ~15 s to load, then ~4-8 s per solution of ~120 tokens on 2 threads)
+    llm_problems: int = 8  # gsm_symbolic problems, each probed once, with the next word of llm_words in turn
+    llm_seed: int = 0  # which gsm_symbolic problems
+    llm_words: tuple[str, ...] = ("Wait", "Alternatively", "However", "Hold on")  # reflection words (the paper's
+    # three, and "However")
+    llm_sentence: str = "{word}, let me check this step again."  # inserted on its own line after the first line
+
+    def validate(self, key: str) -> None:
+        _check(0 < self.reflection_rate <= 1, f"{key}.reflection_rate", self.reflection_rate, "a fraction in (0, 1]")
+        for name in ("n_questions", "c8_questions", "c8_samples", "llm_problems"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        _check(self.min_lhat > 0, f"{key}.min_lhat", self.min_lhat, "a positive value (nats)")
+        _check(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
+        _check(self.curve_points >= 3, f"{key}.curve_points", self.curve_points, "an integer >= 3")
+        _check(len(self.llm_words) >= 1 and all(w.strip() for w in self.llm_words), f"{key}.llm_words",
+               self.llm_words, "one or more non-empty words")
+        _check(self.llm_sentence.startswith("{word}") and self.llm_sentence.count("{word}") == 1,
+               f"{key}.llm_sentence", self.llm_sentence, "a sentence that starts with {word} and names it once")
+
+
+@dataclass(frozen=True)
 class SFTThenRLParams:
     """Notebook 05 (claims C4, C5): SFT, zero-RL and SFT -> GRPO from the base. The SFT arm uses ``sft``, the RL arms
     ``grpo`` (plain GRPO: the loss on the whole group), as every notebook does; all arms share ``sft_questions``."""
@@ -322,6 +360,7 @@ class Profile:
     grpo: GRPOParams = GRPOParams()  # every GRPO run of every notebook
     support_set: SupportSetParams = SupportSetParams()
     pseudo_gradient: PseudoGradientParams = PseudoGradientParams()
+    reflection: ReflectionParams = ReflectionParams()
     efficiency: EfficiencyParams = EfficiencyParams()
     sft_then_rl: SFTThenRLParams = SFTThenRLParams()
     generalisation: GeneralisationParams = GeneralisationParams()

@@ -246,3 +246,56 @@ def heatmap_ci(mean: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame, title: st
     ax.tick_params(axis="x", rotation=0)
     ax.tick_params(axis="y", rotation=0)
     return fig or ax.figure
+
+
+# --- notebook 04: reflection tokens and the delimiter -----------------------------------------------
+
+
+def relative_change_by_class(tokens: pd.DataFrame, title: str, ax=None):
+    """Box plot of the relative change of L-hat per token class (log scale), all tokens first; means as diamonds.
+
+    ``tokens``: one row per token with ``token_class`` and ``relative_change``; undefined (NaN) changes are left
+    out, and changes below 1e-6 are drawn at 1e-6 (a log axis has no 0). The means are of the unclipped values.
+    """
+    import numpy as np
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    defined = tokens.dropna(subset=["relative_change"])
+    long = pd.concat([defined.assign(group="all tokens"), defined.assign(group=defined.token_class)])
+    order = ["all tokens"] + [c for c in ("reflection", "marker", "other") if c in set(defined.token_class)]
+    long["shown"] = long.relative_change.clip(lower=1e-6)
+    sns.boxplot(long, x="group", y="shown", order=order, log_scale=True, showfliers=False, color="0.85", ax=ax)
+    sns.stripplot(long, x="group", y="shown", order=order, size=2.5, alpha=0.35, jitter=0.25, ax=ax)
+    means = long.groupby("group").relative_change.mean().reindex(order)
+    ax.scatter(np.arange(len(order)), means.clip(lower=1e-6), marker="D", color="crimson", zorder=5, label="mean")
+    counts = long.groupby("group").size().reindex(order)
+    ax.set_xticks(np.arange(len(order)), [f"{g}\n(n={counts[g]})" for g in order])
+    ax.set(xlabel="", ylabel="|L_i - L_(i-1)| / L_(i-1)", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+    return fig or ax.figure
+
+
+def curve_with_tokens(curve, tokens: list[str], classes: list[str], relative: list[float], title: str):
+    """One trajectory token by token: L-hat after each prefix (top) and the relative change each token makes
+    (bottom, log scale), every token's text on the x axis, reflection tokens marked in red."""
+    import numpy as np
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.12 * len(tokens)), 5), sharex=True)
+    x = np.arange(len(tokens))
+    top.plot(np.arange(-1, len(tokens)), curve, "-o", ms=2.5, lw=1)  # L_0 (no token read) sits at x = -1
+    top.set(ylabel="L-hat (nats)", title=title)
+    colours = {"reflection": "crimson", "marker": "tab:orange", "other": "tab:blue"}
+    shown = np.clip(np.nan_to_num(np.asarray(relative, dtype=float), nan=1e-6), 1e-6, None)
+    bottom.bar(x, shown, color=[colours[c] for c in classes], width=0.8)
+    bottom.set(yscale="log", ylabel="relative change")
+    for ax in (top, bottom):
+        for i in np.flatnonzero(np.array(classes) == "reflection"):
+            ax.axvline(i, color="crimson", lw=1, ls="--")
+    labels = [t.replace("\n", "\\n") for t in tokens]
+    bottom.set_xticks(x, labels, rotation=90, fontsize=6)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    bottom.legend(handles, list(colours), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
