@@ -299,3 +299,41 @@ def curve_with_tokens(curve, tokens: list[str], classes: list[str], relative: li
     bottom.legend(handles, list(colours), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- notebook 99: the claims scoreboard ---------------------------------------------------------------
+
+
+def claim_intervals(records: list[dict], colours: dict[str, str]):
+    """One panel per scoreboard line: the contrast's effect and 95% CI on its own axis, the margin ±δ shaded.
+
+    ``records`` (from ``scoreboard.interval_records``) have ``label`` and ``verdict``, and, where measured,
+    ``metric``, ``effect``, ``lo``, ``hi``, ``margin`` and ``direction`` (+1: the paper expects a > b). Lines
+    without a measurement show their verdict as text. Each panel keeps its metric's units.
+    """
+    import math
+
+    fig, axes = plt.subplots(len(records), 1, figsize=(9, 0.62 * len(records) + 0.9), squeeze=False)
+    for ax, r in zip(axes[:, 0], records):
+        colour = colours.get(r["verdict"], "black")
+        ax.set_yticks([])
+        ax.set_ylabel(r["label"], rotation=0, ha="right", va="center", fontsize=9)
+        ax.grid(False)
+        if r.get("effect") is None or any(math.isnan(r[k]) for k in ("lo", "hi")):
+            ax.set_xticks([])
+            ax.text(0.5, 0.5, r["verdict"] + (f": {r['detail']}" if r.get("detail") else ""), ha="center",
+                    va="center", color=colour, fontsize=9, transform=ax.transAxes)
+            continue
+        span = max(abs(r["lo"]), abs(r["hi"]), r["margin"]) * 1.3
+        ax.set_xlim(-span, span)
+        ax.axvspan(-r["margin"], r["margin"], color="0.88", zorder=0)
+        ax.axvline(0, color="0.4", lw=0.8)
+        ax.errorbar([r["effect"]], [0], xerr=[[r["effect"] - r["lo"]], [r["hi"] - r["effect"]]], fmt="o",
+                    color=colour, capsize=4, lw=2)
+        arrow = "→" if r["direction"] > 0 else "←"
+        ax.text(1.01, 0.5, f"{r['verdict']}\n{r['metric']}, paper {arrow}", transform=ax.transAxes, va="center",
+                fontsize=8, color=colour)
+        ax.tick_params(axis="x", labelsize=8, pad=1)
+    axes[0, 0].set_title("Primary contrasts a − b with 95% CI (grey: the pre-registered margin ±δ)", fontsize=10)
+    fig.tight_layout(h_pad=0.3)
+    return fig

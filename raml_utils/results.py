@@ -70,15 +70,25 @@ def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric
                         direction=plan["direction"], margin=plan["margin"])
 
 
-def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict) -> dict:
-    """Writes ``metrics.json`` (schema v1) atomically and returns what it wrote."""
+def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict,
+                  labels: list[str] | None = None) -> dict:
+    """Writes ``metrics.json`` (schema v1) atomically and returns what it wrote.
+
+    ``labels`` (optional, one per claim) name what tells apart contrasts of the same claim, arms and metric,
+    e.g. the test split; the scoreboard shows them.
+    """
+    if labels is not None and len(labels) != len(claims):
+        raise ValueError(f"labels has {len(labels)} entries; it needs one per claim ({len(claims)})")
+    entries = [c.to_dict() for c in claims]
+    for entry, label in zip(entries, labels or []):
+        entry["label"] = label
     data = {
         "schema": SCHEMA_VERSION,
         "notebook": notebook,
         "profile": profile.name,
         "params_hash": params_hash(profile),
         "code_commit": code_commit(),
-        "claims": [c.to_dict() for c in claims],
+        "claims": entries,
         "measurements": measurements,
     }
     write_json_atomic(out / "metrics.json", data)

@@ -2,9 +2,12 @@
 
 Each ``notebooks/NN_name.ipynb`` is executed by papermill with the parameter ``profile`` injected.
 Its executed copy, kernel log and ``status.json`` land in ``outputs/<profile>/<NN_name>/``.
-A failing notebook is recorded and the others still run.
+A failing notebook is recorded and the others still run. After the notebooks, the claims scoreboard
+(every notebook's metrics under the profile) is printed and the HTML report ``outputs/<profile>/report/``
+is written; a report that cannot be built fails the run.
 
-Exit statuses: 0 all ok, 1 some notebook failed, 2 bad arguments, 3 another run holds the lock.
+Exit statuses: 0 all ok, 1 some notebook failed or the report could not be built, 2 bad arguments,
+3 another run holds the lock.
 """
 
 from __future__ import annotations
@@ -164,12 +167,34 @@ def print_summary(results: list[dict]) -> None:
         print(f"{r['notebook']:<{width}}  {r['status']:<6}  {r['wall_s']:>8.1f}")
 
 
+def write_report(profile_dir: Path, profile_value: str, notebooks_dir: Path) -> tuple[str, bool]:
+    """Builds ``profile_dir/report/`` and returns (the text to print: the scoreboard table, or why none, ok?).
+
+    A profile that raml_utils cannot load (not a study profile) gets no scoreboard; that is said, not an error.
+    """
+    from .params import ParamError, load_profile
+
+    try:
+        profile = load_profile(profile_value)
+    except ParamError as e:
+        return f"no claims scoreboard or report: the profile is not a study profile ({e})", True
+    from . import report, scoreboard
+
+    try:
+        board, index = report.build_report(profile_dir, profile, notebooks_dir)
+    except Exception:
+        return f"the report in {profile_dir / report.REPORT_DIRNAME} could not be built:\n{traceback.format_exc()}", False
+    return f"{scoreboard.to_text(board)}\n\nreport: {index}", True
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parses the command line; the directories default to those of this repo, wherever it is run from."""
     p = argparse.ArgumentParser(
         prog="run_all.sh", description="Run the notebooks NN_name.ipynb in order under one profile; each one's "
-        "executed copy, run.log and status.json go to OUTPUTS_DIR/<profile>/<NN_name>/.",
-        epilog="exit status: 0 all ok, 1 a notebook failed, 2 bad arguments, 3 another run holds the lock")
+        "executed copy, run.log and status.json go to OUTPUTS_DIR/<profile>/<NN_name>/; then the claims scoreboard "
+        "is printed and the HTML report written to OUTPUTS_DIR/<profile>/report/.",
+        epilog="exit status: 0 all ok, 1 a notebook failed or the report could not be built, 2 bad arguments, "
+        "3 another run holds the lock")
     p.add_argument("--profile", help="params/NAME.yaml or a yaml path (default: gpu if CUDA is available, else cpu)")
     p.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers, e.g. --only 00 02")
     p.add_argument("--list", action="store_true", help="list the notebooks (honours --only) and exit")
@@ -209,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
             r = run_notebook(nb, profile_dir / nb.stem, value)
             print(f"{r['status']} ({r['wall_s']:.1f} s)" + (f": {r['error']}" if r["error"] else ""), flush=True)
             results.append(r)
+        print("\nwriting the claims scoreboard and the report ...", flush=True)
+        report_text, report_ok = write_report(profile_dir, value, args.notebooks_dir)
     print_summary(results)
     failed = [r["notebook"] for r in results if r["status"] != "ok"]
     if failed:
         print(f"\n{len(failed)} failed; logs: " + ", ".join(str(profile_dir / n / "run.log") for n in failed))
-    return EXIT_FAILED if failed else EXIT_OK
+    print(f"\n{report_text}", file=sys.stdout if report_ok else sys.stderr)
+    return EXIT_FAILED if failed or not report_ok else EXIT_OK
 
 
 if __name__ == "__main__":
