@@ -1,0 +1,182 @@
+"""Generalisation of trajectory-trained models (claim C9): the base and every trained model on unseen questions.
+
+Splits (``experiment.test_set``; every question unseen in training, by a hash of the question):
+
+- ``in_domain`` (a): the fine-tuning families at training difficulty;
+- ``longer`` (b): more operations than any training question (length extrapolation);
+- ``unseen_operands`` (b): the longest training difficulty, every operand in ``experiment.UNSEEN_OPERANDS``,
+  a combination no fine-tuning question has;
+- ``held_out_family`` (c): the family held out of all fine-tuning (the base saw it in pre-training).
+
+Models: the base; notebook 02's SFT arms (answer-only, short, long); notebook 04's reflection arm; notebook
+05's zero-RL and SFT-then-RL arms. Each comes from the job constructor its own notebook uses, so it is the
+same cache entry, trained here only if missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import experiment, reflection, sft_then_rl
+from .base_model import base_job
+from .grpo import GRPOData
+from .params import Profile
+from .results import pre_registered
+from .worlds import toy
+
+SPLITS = {
+    "in_domain": "(a) within domain: unseen questions of the training families and difficulties",
+    "longer": "(b) harder: more operations than any training question",
+    "unseen_operands": "(b) harder: the longest training length, every operand in {lo}..{hi}",
+    "held_out_family": "(c) across domains: the family held out of all fine-tuning",
+}
+SFT_STYLES = ("answer_only", "short", "long")  # notebook 02's arms evaluated here (its padded arm is a control)
+
+
+def model_jobs(profile: Profile, seed: int) -> dict:
+    """Returns ``{model name: training job}`` of every trained model at ``seed`` (the base is not a job here).
+
+    Names: ``answer_only``, ``short``, ``long`` (notebook 02), ``reflection`` (notebook 04), ``zero_rl``,
+    ``sft_then_rl`` (notebook 05), and ``sft`` only if notebook 05's SFT arm is not already one of them.
+    """
+    jobs = {style: experiment.sft_job(profile, style, seed) for style in SFT_STYLES}
+    jobs["reflection"] = reflection.arm_jobs(profile)[("reflection", seed)]
+    rl = sft_then_rl.arm_jobs(profile, seed)
+    if rl["sft"] not in jobs.values():
+        jobs["sft"] = rl["sft"]
+    jobs["zero_rl"], jobs["sft_then_rl"] = rl["zero_rl"], rl["sft_then_rl"]
+    return jobs
+
+
+def all_jobs(profile: Profile) -> dict:
+    """Returns the job of every (model, seed), seeds from ``profile.seeds``."""
+    return {(name, seed): job for seed in profile.seeds for name, job in model_jobs(profile, seed).items()}
+
+
+def eval_profile(profile: Profile, split: str) -> Profile:
+    """Returns the profile that evaluates ``split``: the shared one for ``in_domain`` (its samples are cached by
+    notebooks 02 and 05), otherwise ``eval`` with ``generalisation.n_questions`` and ``max_new_tokens``."""
+    if split == "in_domain":
+        return profile
+    g = profile.generalisation
+    return dataclasses.replace(profile, eval=dataclasses.replace(profile.eval, n_questions=g.n_questions,
+                                                                 max_new_tokens=g.max_new_tokens))
+
+
+def split_description(split: str) -> str:
+    """Returns the one-line description of a split."""
+    lo, hi = experiment.UNSEEN_OPERANDS
+    return SPLITS[split].format(lo=lo, hi=hi)
+
+
+# --- what each split holds, against what fine-tuning saw ------------------------------------------
+
+def questions_of(data) -> list[toy.Problem]:
+    """Returns the questions a fine-tuning recipe (``SFTData`` or ``grpo.GRPOData``) trains on."""
+    if isinstance(data, GRPOData):
+        return data.problems()
+    # SFTData.examples() renders these same questions (a test holds the two together).
+    return toy.make_problems(data.n_questions, "train", data.question_seed, data.families, data.steps,
+                             test_fraction=data.test_fraction)
+
+
+def fine_tuning_questions(profile: Profile) -> list[toy.Problem]:
+    """Returns every distinct question any model of ``model_jobs`` is fine-tuned on, at any stage after the base."""
+    base = base_job(profile)
+    recipes = {}
+    for job in model_jobs(profile, profile.seeds[0]).values():  # questions never depend on the run's seed
+        while job is not None and job != base:
+            recipes[job.data] = None
+            job = job.init
+    return list({p.key: p for data in recipes for p in questions_of(data)}.values())
+
+
+def has_split_property(profile: Profile, split: str, problem: toy.Problem) -> bool:
+    """Returns True if ``problem`` has what defines ``split`` (family, difficulty, operand band), seen or not."""
+    world = profile.world
+    if split == "in_domain":
+        return problem.family in world.train_families and problem.k in world.train_steps
+    if split == "longer":
+        return problem.family in world.train_families and problem.k > max(world.train_steps)
+    if split == "unseen_operands":
+        lo, hi = experiment.UNSEEN_OPERANDS
+        return (problem.family in world.train_families and problem.k == max(world.train_steps)
+                and all(lo <= v <= hi for v in problem.values))
+    if split == "held_out_family":
+        return problem.family == world.held_out_family
+    raise ValueError(f"split {split!r} is unknown; allowed: {', '.join(SPLITS)}")
+
+
+def split_table(profile: Profile) -> "pd.DataFrame":
+    """Returns one row per split: its questions, families, difficulties and operand range, how many of its
+    questions fine-tuning saw, and how many fine-tuning questions share the property that defines it."""
+    import pandas as pd
+
+    train = fine_tuning_questions(profile)
+    seen = {p.key for p in train}
+    rows = []
+    for split in SPLITS:
+        problems = experiment.test_set(eval_profile(profile, split), split)
+        values = [v for p in problems for v in p.values]
+        rows.append({"split": split, "what": split_description(split), "questions": len(problems),
+                     "families": ", ".join(sorted({p.family for p in problems})),
+                     "operations k": ", ".join(str(k) for k in sorted({p.k for p in problems})),
+                     "operands": f"{min(values):02d}..{max(values):02d}",
+                     "questions seen in fine-tuning": sum(p.key in seen for p in problems),
+                     "fine-tuning questions with its property": sum(has_split_property(profile, split, q)
+                                                                   for q in train)})
+    return pd.DataFrame(rows).set_index("split")
+
+
+# --- evaluation and contrasts with the base -------------------------------------------------------
+
+def evaluate(profile: Profile, model_dirs: dict, splits=tuple(SPLITS)) -> "pd.DataFrame":
+    """Returns the per-question frame (``experiment.per_question_frame``, plus a ``split`` column) of every
+    (model, seed) in ``model_dirs`` on every split, sampling only what the cache lacks."""
+    import pandas as pd
+
+    frames = []
+    for split in splits:
+        P = eval_profile(profile, split)
+        results = experiment.evaluate_models(P, list(model_dirs.values()), split, desc=f"evaluating: {split}")
+        problems = experiment.test_set(P, split)
+        frames.append(experiment.per_question_frame(problems, dict(zip(model_dirs, results)), P.eval.k)
+                      .assign(split=split))
+    return pd.concat(frames, ignore_index=True)
+
+
+def paired_with_base(frame, model: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (model scores, base scores), both (seeds, questions), from one split's frame.
+
+    The base is one model (no training seed): its row is repeated for every seed of ``model``, so the
+    bootstrap resamples the model's seeds and the questions, pairing each question with the base's score.
+    """
+    a = experiment.scores(frame, model, metric)
+    b = experiment.scores(frame, "base", metric)
+    if b.shape[0] != 1:
+        raise ValueError(f"expected one base model, got {b.shape[0]} base runs")
+    return a, np.repeat(b, a.shape[0], axis=0)
+
+
+def contrasts_with_base(frame, models, metric: str = "pass_at_k") -> "pd.DataFrame":
+    """Returns one row per (split, model): ``model - base`` on ``metric`` with its bootstrap CI and the verdict of
+    C9's pre-registered rule (``reproduced`` = beats the base), and the ``ClaimResult`` in column ``result``."""
+    import pandas as pd
+
+    rows = []
+    for split, sub in frame.groupby("split", sort=False):
+        for model in models:
+            result = pre_registered("C9", *paired_with_base(sub, model, metric), arms=(model, "base"), metric=metric)
+            rows.append({"split": split, "model": model, "effect": result.effect, "lo": result.lo, "hi": result.hi,
+                         "verdict": result.verdict, "result": result})
+    return pd.DataFrame(rows)
+
+
+def split_summary(frame, metrics, order) -> "pd.DataFrame":
+    """Returns ``experiment.arm_summary`` per split (mean over seeds, 95% t-interval), with a ``split`` column."""
+    import pandas as pd
+
+    return pd.concat([experiment.arm_summary(sub, metrics, order=order).reset_index().assign(split=split)
+                      for split, sub in frame.groupby("split", sort=False)], ignore_index=True)
