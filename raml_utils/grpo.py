@@ -75,6 +75,16 @@ class PaperReward:
         return [reward_for_answer(t, a, self.delimiter) for t, a in zip(texts, answer)]
 
 
+class AnswerAccuracy(PaperReward):
+    """TRL reward function with weight 0 (``grpo_config``): logs the share of rollouts whose answer is correct
+    in the right format (reward 1), as evaluation counts accuracy, without touching the advantages."""
+
+    __name__ = "accuracy"
+
+    def __call__(self, *args, **kwargs) -> list[float]:
+        return [float(r == 1.0) for r in super().__call__(*args, **kwargs)]
+
+
 # --- the support-set mask ------------------------------------------------------------------------
 
 def support_indices(n_groups: int, group_size: int, support_n: int, generator) -> "torch.Tensor":
@@ -145,7 +155,7 @@ def _grpo_trainer_class():
     return SupportSetGRPOTrainer
 
 
-def grpo_config(params: GRPOParams, seed: int, output_dir: str):
+def grpo_config(params: GRPOParams, seed: int, output_dir: str, reward_weights: list[float] | None = None):
     """Returns the TRL ``GRPOConfig`` of a run: one generation and one update per step, all on this machine."""
     import torch
     from trl import GRPOConfig
@@ -169,6 +179,7 @@ def grpo_config(params: GRPOParams, seed: int, output_dir: str):
         top_p=1.0,
         max_completion_length=params.max_completion_length,
         scale_rewards="group",
+        reward_weights=reward_weights,
         loss_type="bnpo",  # sum over selected tokens / number of selected tokens: support_n leaves the scale alone
         mask_truncated_completions=False,  # an unfinished rollout is a bad format, scored and trained on
         logging_steps=1,
@@ -195,7 +206,10 @@ def to_prompt_dataset(problems: list[toy.Problem]):
 
 def make_trainer(model, tokenizer, problems: list[toy.Problem], params: GRPOParams, seed: int, support_n: int,
                  output_dir: str, reward_funcs=None, delimiter: bool = True):
-    """Returns the support-set GRPO trainer of a run (``reward_funcs`` defaults to the paper's reward)."""
+    """Returns the support-set GRPO trainer of a run.
+
+    ``reward_funcs`` defaults to the paper's reward, plus the answer accuracy at weight 0 (logged only).
+    """
     import datasets
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
@@ -206,8 +220,8 @@ def make_trainer(model, tokenizer, problems: list[toy.Problem], params: GRPOPara
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     trainer = _grpo_trainer_class()(
         model=model,
-        reward_funcs=reward_funcs or [PaperReward(tokenizer, delimiter)],
-        args=grpo_config(params, seed, output_dir),
+        reward_funcs=reward_funcs or [PaperReward(tokenizer, delimiter), AnswerAccuracy(tokenizer, delimiter)],
+        args=grpo_config(params, seed, output_dir, None if reward_funcs else [1.0, 0.0]),
         train_dataset=to_prompt_dataset(problems),
         processing_class=tokenizer,
         support_n=support_n,
@@ -217,7 +231,8 @@ def make_trainer(model, tokenizer, problems: list[toy.Problem], params: GRPOPara
     return trainer
 
 
-HISTORY_KEYS = {"reward": "reward", "reward_std": "reward_std", "grad_norm": "grad_norm", "loss": "loss",
+HISTORY_KEYS = {"reward": "reward", "accuracy": "rewards/accuracy/mean", "reward_std": "reward_std",
+                "grad_norm": "grad_norm", "loss": "loss",
                 "frac_reward_zero_std": "frac_reward_zero_std", "completion_length": "completions/mean_length"}
 
 
@@ -226,7 +241,7 @@ def train_grpo(model, tokenizer, problems: list[toy.Problem], params: GRPOParams
     """Returns (model, history) after ``params.steps`` GRPO steps on ``problems`` with the support-set mask.
 
     ``history`` has one row per step: the mean reward over every rollout of the step (whole groups), its
-    spread, the share of groups with no reward spread, the gradient norm before clipping, the loss and
+    spread, the rollouts' answer accuracy, the share of groups with no reward spread, the gradient norm before clipping, the loss and
     the mean rollout length.
     """
     with tempfile.TemporaryDirectory() as tmp:

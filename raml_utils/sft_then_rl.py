@@ -64,7 +64,8 @@ def train_jobs(profile: Profile, jobs: dict) -> dict:
 def histories(model_dirs: dict, arms) -> "pd.DataFrame":
     """Returns the training log of the runs of ``arms``: one row per (arm, seed, logged step).
 
-    SFT rows hold ``loss``; GRPO rows hold ``reward`` (mean over every rollout of the step), ``reward_std``,
+    SFT rows hold ``loss``; GRPO rows hold ``reward`` (mean over every rollout of the step), ``accuracy`` (share
+    of rollouts answered correctly in the right format), ``reward_std``,
     ``frac_reward_zero_std`` (groups with no reward spread: no learning signal), ``completion_length``
     (mean rollout tokens), ``grad_norm`` (before clipping) and ``loss``.
     """
@@ -110,8 +111,8 @@ def ranking(summary, metric: str) -> str:
 
 
 def reward_summary(history) -> "pd.DataFrame":
-    """Returns, per RL arm, the mean training reward over the first and the last fifth of the steps (seed mean)
-    and the mean rollout length over the same windows: did the run improve, and did its responses grow?"""
+    """Returns, per RL arm, the mean training reward and accuracy over the first and the last fifth of the steps
+    (seed mean) and the mean rollout length over the same windows: did the run improve, and did its responses grow?"""
     import pandas as pd
 
     rows = {}
@@ -120,6 +121,7 @@ def reward_summary(history) -> "pd.DataFrame":
         first = runs[runs.step <= max(1, last_step // 5)]
         last = runs[runs.step > last_step - max(1, last_step // 5)]
         rows[arm] = {"reward_first_fifth": first.reward.mean(), "reward_last_fifth": last.reward.mean(),
+                     "accuracy_first_fifth": first.accuracy.mean(), "accuracy_last_fifth": last.accuracy.mean(),
                      "length_first_fifth": first.completion_length.mean(),
                      "length_last_fifth": last.completion_length.mean(),
                      "groups_without_signal": runs.frac_reward_zero_std.mean()}

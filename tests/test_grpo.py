@@ -1,5 +1,6 @@
 """The GRPO path: the paper's reward, the support-set mask (loss on n rollouts, advantages over the group), jobs."""
 
+import copy
 import pickle
 
 import pytest
@@ -7,9 +8,9 @@ import torch
 
 from raml_utils import grpo
 from raml_utils.cache import Store
-from raml_utils.models import ModelConfig, build_model
+from raml_utils.models import ModelConfig, build_model, load_model
 from raml_utils.params import GRPOParams, ModelParams, TrainParams
-from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history
+from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history, run_job
 from raml_utils.worlds import toy
 
 PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), steps=(3,))[0]
@@ -165,9 +166,25 @@ def test_grpo_job_trains_once_and_saves_its_reward_and_gradient_history(tmp_path
     history = load_history(path)
     assert [h["step"] for h in history] == [1, 2]
     assert all(h["reward"] is not None and h["grad_norm"] is not None and h["reward"] >= -1 for h in history)
+    assert all(0 <= h["accuracy"] <= 1 for h in history)
     assert store.has("model", sft)  # the starting point was made and cached too
     monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("trained again"))
     assert grpo.run_grpo_job(job, store) == path
+
+
+def test_logged_accuracy_has_weight_zero_the_update_is_the_paper_reward_alone(tmp_path):
+    sft, job = tiny_jobs()
+    model, tokenizer = load_model(run_job(sft, Store(tmp_path)))
+    problems = job.data.problems()
+    states = []
+    for reward_funcs in (None, [grpo.PaperReward(tokenizer)]):  # default: paper reward + accuracy at weight 0
+        trainer = grpo.make_trainer(copy.deepcopy(model).train(), tokenizer, problems, job.grpo, job.seed,
+                                    job.support_n, str(tmp_path / "run"), reward_funcs=reward_funcs)
+        trainer.train()
+        states.append(trainer.model.state_dict())
+        logged = [h for h in trainer.state.log_history if "reward" in h]
+        assert ("rewards/accuracy/mean" in logged[0]) == (reward_funcs is None)
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
 
 
 # --- equal training frequency for the SFT arms ---------------------------------------------------

@@ -93,9 +93,11 @@ def test_grpo_settings_print_what_the_runs_use():
 def test_reward_summary_and_ranking_from_hand_made_numbers():
     history = pd.DataFrame({"arm": ["a"] * 10, "seed": [1] * 10, "step": list(range(1, 11)),
                             "reward": [-1, -1, 0, 0, 0, 0, 0, 0, 1, 1], "completion_length": [10] * 8 + [20, 30],
+                            "accuracy": [0.0] * 8 + [0.5, 1.0],
                             "frac_reward_zero_std": [1.0] * 5 + [0.0] * 5})
     row = sft_then_rl.reward_summary(history).loc["a"]
     assert row.reward_first_fifth == -1 and row.reward_last_fifth == 1  # steps 1-2 and 9-10
+    assert row.accuracy_first_fifth == 0 and row.accuracy_last_fifth == 0.75
     assert row.length_first_fifth == 10 and row.length_last_fifth == 25 and row.groups_without_signal == 0.5
     summary = pd.DataFrame({"pass_at_k": [0.2, 0.5, 0.3]}, index=["sft", "zero_rl", "sft_then_rl"])
     assert sft_then_rl.ranking(summary, "pass_at_k") == "zero_rl > sft_then_rl > sft"
