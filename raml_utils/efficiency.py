@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation import EvalResult
-from .experiment import _eval_config, load_eval, make_missing, save_eval, sft_job, store_of, test_set
+from .experiment import eval_config, load_eval, make_missing, save_eval, sft_job, store_of, test_set
 from .params import EvalParams, Profile
 from .sampling import generate
 from .training import TrainJob
@@ -222,7 +222,7 @@ def teacher_forced_tokens(tokenizer, problems: list[toy.Problem]) -> np.ndarray:
 
 def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
     # The key of the model's ordinary evaluation (model, questions, eval params, sampler), plus the budgets.
-    return {**_eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
+    return {**eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
             "what": "forced_answers"}
 
 

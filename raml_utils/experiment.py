@@ -82,9 +82,11 @@ def test_set(profile: Profile, name: str) -> list[toy.Problem]:
 SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode (finished rows leave the batch)
 
 
-def _eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
+def eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
+    """Returns the cache key of one model's evaluation on one test set."""
+    operands = {"operands": UNSEEN_OPERANDS} if set_name == "unseen_operands" else {}  # the split's band
     return {"model": Path(model_dir).name, "set": set_name, "world": profile.world, "eval": profile.eval,
-            "delimiter": delimiter, "sampler": SAMPLER_VERSION}
+            "delimiter": delimiter, "sampler": SAMPLER_VERSION, **operands}
 
 
 def save_eval(result: EvalResult, out: Path) -> None:
@@ -108,7 +110,7 @@ def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: boo
 
 def _evaluate_cached(profile: Profile, model_dir: str, set_name: str, delimiter: bool) -> str:
     store = store_of(profile)
-    config = _eval_config(profile, Path(model_dir), set_name, delimiter)
+    config = eval_config(profile, Path(model_dir), set_name, delimiter)
     return str(store.get_or_make("samples", config, lambda tmp: _evaluate_to(profile, model_dir, set_name,
                                                                               delimiter, str(tmp))))
 
@@ -141,7 +143,7 @@ def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: li
 def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain", delimiter: bool = True,
                     desc: str = "evaluating") -> list[EvalResult]:
     """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
-    configs = [_eval_config(profile, d, set_name, delimiter) for d in model_dirs]
+    configs = [eval_config(profile, d, set_name, delimiter) for d in model_dirs]
     make_missing(profile, _evaluate_cached, model_dirs, configs, desc, set_name, delimiter)
     store = store_of(profile)
     return [load_eval(store.path("samples", c)) for c in configs]

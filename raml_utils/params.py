@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .worlds.toy import FAMILIES, STYLES
+from .worlds.toy import FAMILIES, STYLES, longest_completion_tokens
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -380,6 +380,14 @@ class Profile:
                self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
         _check(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
+        longest = longest_completion_tokens(max(self.world.hard_steps))
+        _check(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
+               self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
+               f"world.hard_steps={self.world.hard_steps} (a shorter budget would mark correct answers malformed)")
+        for name in ("n_questions", "c8_questions"):
+            _check(getattr(self.reflection, name) <= self.eval.n_questions, f"reflection.{name}",
+                   getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "
+                   "probed questions are taken from the evaluation's test set)")
 
 
 # --- yaml -> dataclasses, with type checks ----------------------------------------------------------

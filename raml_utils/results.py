@@ -7,6 +7,8 @@ them and the code commit. Wall times and thread counts go to ``timings.json``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -60,14 +62,20 @@ def load_claims() -> dict:
     return yaml.safe_load((PARAMS_DIR / "claims.yaml").read_text())
 
 
-def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None) -> ClaimResult:
+def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None,
+                   role: str = "primary") -> ClaimResult:
     """Returns the verdict of ``claim`` from per-(seed, question) scores of its two arms, by the frozen rule.
 
     ``arms``/``metric`` default to the claim's primary contrast; pass them for a pre-registered control.
+    ``role="secondary"`` marks a contrast reported beside the primary one (another arm pair or world): the
+    scoreboard shows it but never lets it decide the claim's verdict.
     """
+    if role not in ("primary", "secondary"):
+        raise ValueError(f"role={role!r} is not allowed: 'primary' or 'secondary'")
     plan = load_claims()["claims"][claim]
-    return claim_result(claim, metric or plan["metric"], tuple(arms or plan["arms"]), a, b,
-                        direction=plan["direction"], margin=plan["margin"])
+    result = claim_result(claim, metric or plan["metric"], tuple(arms or plan["arms"]), a, b,
+                          direction=plan["direction"], margin=plan["margin"])
+    return dataclasses.replace(result, role=role)
 
 
 def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict,

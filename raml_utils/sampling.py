@@ -77,7 +77,7 @@ def decode(model, input_ids, attention_mask, eos_id: int, max_new_tokens: int, t
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         if temperature is None:
             tokens = logits.argmax(-1)
         else:
@@ -92,6 +92,8 @@ def decode(model, input_ids, attention_mask, eos_id: int, max_new_tokens: int, t
                 break
             cache.batch_select_indices(keep)
             alive, tokens, attention_mask = alive[keep.cpu()], tokens[keep], attention_mask[keep]
+        if step == max_new_tokens - 1:
+            break  # the budget is spent: no forward pass for a token that will not be drawn
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(alive), 1))], dim=1)
         position_ids = attention_mask.sum(-1, keepdim=True) - 1
         logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position_ids,

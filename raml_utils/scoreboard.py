@@ -112,7 +112,7 @@ class Contrast:
     n_questions: int | None
     stored_verdict: str
     verdict: str  # by the plan's direction and margin
-    primary: bool  # on the pre-registered metric and not a listed control
+    primary: bool  # on the pre-registered metric, not a listed control, not marked "secondary" by its notebook
     label: str = ""  # what tells it apart from other entries with the same arms and metric (e.g. the test split)
 
     def text(self) -> str:
@@ -231,7 +231,8 @@ def _contrasts(records: list[NotebookRecord], claim: str, plan: dict) -> list[Co
                     if not any(math.isnan(x) for x in (lo, hi)) else MIXED)
             out.append(Contrast(record.name, claim, c["metric"], tuple(c["arms"]), effect, lo, hi, c.get("n_seeds"),
                                 c.get("n_questions"), c["verdict"], rule,
-                                primary=c["metric"] == plan["metric"] and list(c["arms"]) not in controls,
+                                primary=(c.get("role", "primary") == "primary" and c["metric"] == plan["metric"]
+                                         and list(c["arms"]) not in controls),
                                 label=str(c.get("label") or "")))
     # Entries that share arms and metric but carry no label would read alike: number them, with their size.
     same = {}

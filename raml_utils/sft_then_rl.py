@@ -73,7 +73,10 @@ def histories(model_dirs: dict, arms) -> "pd.DataFrame":
 
     frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
               for (arm, seed), d in model_dirs.items() if arm in arms]
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if any(arm in RL_ARMS for arm in arms):  # a GRPO run cached before a key was logged has NaN there, not a crash
+        out = out.reindex(columns=[*out.columns, *(k for k in grpo.HISTORY_KEYS if k not in out.columns)])
+    return out
 
 
 def grpo_settings(profile: Profile) -> "pd.DataFrame":

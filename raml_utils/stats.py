@@ -122,6 +122,8 @@ class ClaimResult:
     direction: int
     margin: float
     verdict: str
+    role: str = "primary"  # "primary": the claim's pre-registered contrast, which the scoreboard's verdict rests on;
+    # "secondary": reported beside it by the same rule (another arm pair, world or split), never deciding it
 
     def to_dict(self) -> dict:
         """Returns the fields as a plain dict (arms as a tuple)."""

@@ -155,7 +155,7 @@ def test_forced_arms_are_evaluated_on_the_sft_arms_questions_and_cached(tmp_path
     assert tuple(first) == efficiency.forced_arms(P.efficiency.budgets)
     assert all(r.sample_correct.shape == (questions, P.eval.n_samples) for r in first.values())
     config = efficiency._forced_config(P, model_dir, "in_domain")
-    ordinary = experiment._eval_config(P, model_dir, "in_domain", True)  # the SFT arms' evaluation key
+    ordinary = experiment.eval_config(P, model_dir, "in_domain", True)  # the SFT arms' evaluation key
     assert {k: config[k] for k in ordinary} == ordinary and config["budgets"] == sorted(P.efficiency.budgets)
     (again,) = efficiency.evaluate_forced_models(P, [model_dir])  # from the cache: identical
     for arm in first:

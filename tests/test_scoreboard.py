@@ -153,6 +153,27 @@ def test_disagreeing_primary_contrasts_make_the_claim_mixed(dirs):
     assert "disagree" in r.note
 
 
+def test_a_secondary_contrast_on_the_primary_metric_never_decides(dirs):
+    profile_dir, _ = dirs
+    secondary = {**claim("C5", "pass_at_k", ("sft_then_rl", "zero_rl"), -0.2, -0.3, -0.1, "not reproduced"),
+                 "role": "secondary"}
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.1, 0.05, 0.15, "reproduced"), secondary])
+    r = row(board_of(dirs), "C5")
+    assert r.verdict == sb.REPRODUCED and "zero_rl" not in r.measurement
+
+
+def test_pre_registered_marks_the_role_it_is_given():
+    from raml_utils.results import pre_registered
+
+    a, b = np.ones((2, 5)), np.zeros((2, 5))
+    assert pre_registered("C5", a, b).role == "primary"
+    result = pre_registered("C5", a, b, arms=("sft_then_rl", "zero_rl"), role="secondary")
+    assert result.role == "secondary" and result.to_dict()["role"] == "secondary"
+    with pytest.raises(ValueError, match="role='main'"):
+        pre_registered("C5", a, b, role="main")
+
+
 def test_stored_verdict_is_rederived_by_the_frozen_rule(dirs):
     profile_dir, _ = dirs
     # A CI that straddles 0 and leaves the margin 0.03: the frozen rule says mixed, whatever was stored.

@@ -338,6 +338,14 @@ def training_examples(
     return out
 
 
+def longest_completion_tokens(k: int) -> int:
+    """Returns the tokens of the longest correct completion at difficulty ``k``: a ``vars`` question (a lookup
+    per step) written in the ``reflection`` style (one extra wrong step), answer suffix included."""
+    problem = Problem("vars", (99,) * (k + 1), ("+",) * k, tuple(range(k + 1)))
+    text = render(problem, TrajectorySpec("reflection", reflection=(k - 1, 5))).completion
+    return len(build_tokenizer()(text, add_special_tokens=False)["input_ids"])
+
+
 def fact_problems(n: int, seed: int, families=("chain",)) -> list[Problem]:
     """Returns ``n`` single-operation problems: the primitive facts every harder question is made of."""
     rng = random.Random(f"facts:{seed}")
