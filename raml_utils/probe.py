@@ -196,6 +196,25 @@ def _record(arm: str, question: int, sample: int, item: ProbeInput, curve: np.nd
             "curve": on_grid(curve, params.curve_points).tolist()}
 
 
+def sampled_items(model, tokenizer, problems, n_samples: int, eval_params, seed: int, delimiter: bool = True):
+    """Yields ``(question, sample, completion, item)`` for ``n_samples`` of the model's own completions of each
+    problem (at ``eval_params.temperature``): ``item`` probes the sampled trajectory, cut into its steps, with
+    the true answer forced after it in the model's format (``</think><ans>``, or ``<ans>`` without delimiter)."""
+    from .sampling import generate
+    from .worlds import toy
+
+    terminator = step_terminator()
+    reference = [toy.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
+    samples = generate(model, tokenizer, [r.prompt for r in reference], n_samples=n_samples,
+                       temperature=eval_params.temperature, max_new_tokens=eval_params.max_new_tokens,
+                       batch_size=eval_params.batch_size, seed=seed)
+    for q, (r, completions) in enumerate(zip(reference, samples)):
+        for s, completion in enumerate(completions):
+            trajectory = toy.trajectory_of(completion)
+            yield q, s, completion, toy_probe_input(tokenizer, toy.force_answer(r, trajectory),
+                                                    split_steps(trajectory, terminator))
+
+
 def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[dict]:
     """Returns one row per probed trajectory of ``model``: the four C1 arms on ``problems``.
 
@@ -206,33 +225,25 @@ def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -
     """
     import random
 
-    from .sampling import generate
     from .worlds import toy
 
     rng = random.Random(f"corrupt:{seed}")
-    terminator = step_terminator()
     rows = []
     for q, p in enumerate(problems):
         for arm, spec in (("correct", toy.TrajectorySpec("long")),
                           ("corrupted", corrupted_spec(p, rng, params.corrupt_max_delta))):
             item = toy_probe_input(tokenizer, toy.render(p, spec))
             rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
-    prompts = [toy.render(p).prompt for p in problems]
-    samples = generate(model, tokenizer, prompts, n_samples=params.n_samples, temperature=eval_params.temperature,
-                       max_new_tokens=eval_params.max_new_tokens, batch_size=eval_params.batch_size, seed=seed)
-    for q, (p, completions) in enumerate(zip(problems, samples)):
-        for s, completion in enumerate(completions):
-            trajectory = toy.trajectory_of(completion)
-            if not trajectory:
-                continue
-            right = toy.parse_completion(completion) == p.answer
-            arm = "sampled_correct" if right and toy.trajectory_is_correct(p, trajectory) else \
-                "sampled_incorrect" if not right else None
-            if arm is None:  # right answer after a wrong trajectory: neither arm
-                continue
-            rendered = toy.force_answer(toy.render(p), trajectory)
-            item = toy_probe_input(tokenizer, rendered, split_steps(trajectory, terminator))
-            rows.append(_record(arm, q, s, item, inner_loop_curve(model, item), params))
+    for q, s, completion, item in sampled_items(model, tokenizer, problems, params.n_samples, eval_params, seed):
+        p = problems[q]
+        if not item.trajectory:
+            continue
+        right = toy.parse_completion(completion) == p.answer
+        arm = "sampled_correct" if right and toy.trajectory_is_correct(p, toy.trajectory_of(completion)) else \
+            "sampled_incorrect" if not right else None
+        if arm is None:  # right answer after a wrong trajectory: neither arm
+            continue
+        rows.append(_record(arm, q, s, item, inner_loop_curve(model, item), params))
     return rows
 
 

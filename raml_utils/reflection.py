@@ -303,26 +303,17 @@ def delimiter_records(model, tokenizer, problems: list[toy.Problem], delimiter: 
 
     The answer suffix follows the model's training format: ``</think><ans>`` with the delimiter, ``<ans>`` without.
     """
-    from .sampling import generate
-
-    terminator = probe.step_terminator()
     reference = [toy.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
     records = []
     for q, r in enumerate(reference):
         item = probe.toy_probe_input(tokenizer, r)
         records.append({"kind": "reference", "question": q, "sample": 0, "correct": True,
                         "tokens": len(item.trajectory), "curve": probe.inner_loop_curve(model, item).tolist()})
-    samples = generate(model, tokenizer, [r.prompt for r in reference], n_samples=n_samples,
-                       temperature=eval_params.temperature, max_new_tokens=eval_params.max_new_tokens,
-                       batch_size=eval_params.batch_size, seed=seed)
-    for q, (p, r, completions) in enumerate(zip(problems, reference, samples)):
-        for s, completion in enumerate(completions):
-            trajectory = toy.trajectory_of(completion)
-            item = probe.toy_probe_input(tokenizer, toy.force_answer(r, trajectory),
-                                         probe.split_steps(trajectory, terminator))
-            records.append({"kind": "sampled", "question": q, "sample": s,
-                            "correct": toy.parse_completion(completion, delimiter) == p.answer,
-                            "tokens": len(item.trajectory), "curve": probe.inner_loop_curve(model, item).tolist()})
+    for q, s, completion, item in probe.sampled_items(model, tokenizer, problems, n_samples, eval_params, seed,
+                                                      delimiter):
+        records.append({"kind": "sampled", "question": q, "sample": s,
+                        "correct": toy.parse_completion(completion, delimiter) == problems[q].answer,
+                        "tokens": len(item.trajectory), "curve": probe.inner_loop_curve(model, item).tolist()})
     return records
 
 
