@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import EvalResult
+from .evaluation import EvalResult, score
 from .experiment import eval_config, load_eval, make_missing, save_eval, sft_job, store_of, test_set
 from .params import EvalParams, Profile
 from .sampling import generate
@@ -138,20 +138,6 @@ def answer_after(model, tokenizer, problems: list[toy.Problem], trajectories: li
     return [forced_completion(p, t, a[0]) for p, t, a in zip(problems, trajectories, answers)]
 
 
-def scored(problems: list[toy.Problem], greedy: list[str], samples: list[list[str]],
-           generated_tokens: np.ndarray) -> EvalResult:
-    """Returns the ``EvalResult`` of completions, with ``generated_tokens`` (Q, n) as the trajectory tokens counted.
-
-    Checked as ``evaluation.evaluate`` checks: strict answer parsing, step-by-step trajectory check.
-    """
-    answers = np.array([p.answer for p in problems])
-    greedy_correct = np.array([toy.parse_completion(c) == a for c, a in zip(greedy, answers)], dtype=bool)
-    sample_correct = np.array([[toy.parse_completion(c) == a for c in row] for row, a in zip(samples, answers)])
-    trajectory_correct = np.array([[toy.trajectory_is_correct(p, toy.trajectory_of(c)) for c in row]
-                                   for row, p in zip(samples, problems)]) & sample_correct
-    return EvalResult(greedy_correct, sample_correct, np.asarray(generated_tokens), trajectory_correct, greedy)
-
-
 def _repeat(items: list, n: int) -> list:
     return [x for x in items for _ in range(n)]
 
@@ -193,7 +179,7 @@ def evaluate_forced(model, tokenizer, problems: list[toy.Problem], params: EvalP
         greedy = answer_after(model, tokenizer, problems, trajectories, params, greedy=True, seed=seed)
         samples = answer_after(model, tokenizer, _repeat(problems, n), _repeat(trajectories, n), params,
                                greedy=False, seed=seed)
-        out[arm] = scored(problems, greedy, _rows(samples, n), np.zeros((Q, n), dtype=int))
+        out[arm] = score(problems, greedy, _rows(samples, n), np.zeros((Q, n), dtype=int))
 
     # One generation at the largest budget serves every budget: the first B tokens of a sample are a sample
     # of B tokens, so the budgets are nested (paired) cuts of the same trajectories.
@@ -207,7 +193,7 @@ def evaluate_forced(model, tokenizer, problems: list[toy.Problem], params: EvalP
         greedy, _ = under_budget(model, tokenizer, problems, own_greedy, budget, params, greedy=True, seed=seed)
         samples, tokens = under_budget(model, tokenizer, _repeat(problems, n), own_samples, budget, params,
                                        greedy=False, seed=seed)
-        out[arm] = scored(problems, greedy, _rows(samples, n), np.reshape(tokens, (Q, n)))
+        out[arm] = score(problems, greedy, _rows(samples, n), np.reshape(tokens, (Q, n)))
     return out
 
 

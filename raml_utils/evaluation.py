@@ -39,12 +39,20 @@ def evaluate(model, tokenizer, problems: list[Problem], params: EvalParams, seed
     greedy = [c[0] for c in generate(model, tokenizer, prompts, greedy=True, **kwargs)]
     samples = generate(model, tokenizer, prompts, n_samples=params.n_samples, temperature=params.temperature,
                        seed=seed, **kwargs)
+    lengths = np.array([[len(tokenizer(trajectory_of(c), add_special_tokens=False)["input_ids"]) for c in row]
+                        for row in samples])
+    return score(problems, greedy, samples, lengths, delimiter)
+
+
+def score(problems: list[Problem], greedy: list[str], samples: list[list[str]], trajectory_tokens: np.ndarray,
+          delimiter: bool = True) -> EvalResult:
+    """Returns the ``EvalResult`` of greedy and sampled completions of ``problems`` (answers parsed strictly in the
+    ``delimiter`` format), with ``trajectory_tokens`` (Q, n) as the samples' trajectory lengths."""
     answers = np.array([p.answer for p in problems])
     greedy_correct = np.array([parse_completion(c, delimiter) for c in greedy], dtype=object) == answers
     sample_correct = np.array([[parse_completion(c, delimiter) == a for c in row] for row, a in zip(samples, answers)])
-    lengths = np.array([[len(tokenizer(trajectory_of(c), add_special_tokens=False)["input_ids"]) for c in row]
-                        for row in samples])
     # Credited only with the right answer too: a valid trajectory followed by a wrong answer is not "correct".
     trajectory_correct = np.array([[trajectory_is_correct(p, trajectory_of(c)) for c in row]
                                    for row, p in zip(samples, problems)]) & sample_correct
-    return EvalResult(greedy_correct.astype(bool), sample_correct, lengths, trajectory_correct, greedy)
+    return EvalResult(greedy_correct.astype(bool), sample_correct, np.asarray(trajectory_tokens), trajectory_correct,
+                      greedy)
