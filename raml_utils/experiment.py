@@ -18,7 +18,7 @@ from .base_model import base_job
 from .cache import Store, write_json_atomic
 from .evaluation import EvalResult, evaluate
 from .params import Profile
-from .training import SFTData, TrainJob, run_jobs
+from .training import SFTData, TrainJob, load_history, run_jobs
 from .worlds import toy
 
 
@@ -121,6 +121,16 @@ def load_eval(path: Path) -> EvalResult:
     arrays = np.load(Path(path) / "result.npz")
     return EvalResult(arrays["greedy_correct"], arrays["sample_correct"], arrays["sample_trajectory_tokens"],
                       arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()))
+
+
+def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
+    """Returns the training logs of ``model_dirs`` ({(arm, seed): model dir}; only ``arms`` if given): one row per
+    (arm, seed, logged step), with the columns each run logged (``loss`` for SFT; reward etc. for GRPO)."""
+    import pandas as pd
+
+    frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
+              for (arm, seed), d in model_dirs.items() if arms is None or arm in arms]
+    return pd.concat(frames, ignore_index=True)
 
 
 def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: list[dict], desc: str, *args) -> None:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from pathlib import Path
 
 from . import experiment, grpo
 from .grpo import GRPOJob
 from .params import Profile
-from .training import TrainJob, load_history
+from .training import TrainJob
 
 ARMS = ("sft", "zero_rl", "sft_then_rl")
 RL_ARMS = ("zero_rl", "sft_then_rl")
@@ -69,11 +68,7 @@ def histories(model_dirs: dict, arms) -> "pd.DataFrame":
     ``frac_reward_zero_std`` (groups with no reward spread: no learning signal), ``completion_length``
     (mean rollout tokens), ``grad_norm`` (before clipping) and ``loss``.
     """
-    import pandas as pd
-
-    frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
-              for (arm, seed), d in model_dirs.items() if arm in arms]
-    out = pd.concat(frames, ignore_index=True)
+    out = experiment.histories(model_dirs, arms)
     if any(arm in RL_ARMS for arm in arms):  # a GRPO run cached before a key was logged has NaN there, not a crash
         out = out.reindex(columns=[*out.columns, *(k for k in grpo.HISTORY_KEYS if k not in out.columns)])
     return out
