@@ -21,7 +21,6 @@ import numpy as np
 
 from . import experiment, reflection, sft_then_rl
 from .base_model import base_job
-from .grpo import GRPOData
 from .params import Profile
 from .results import pre_registered
 from .worlds import toy
@@ -73,15 +72,6 @@ def split_description(split: str) -> str:
 
 # --- what each split holds, against what fine-tuning saw ------------------------------------------
 
-def questions_of(data) -> list[toy.Problem]:
-    """Returns the questions a fine-tuning recipe (``SFTData`` or ``grpo.GRPOData``) trains on."""
-    if isinstance(data, GRPOData):
-        return data.problems()
-    # SFTData.examples() renders these same questions (a test holds the two together).
-    return toy.make_problems(data.n_questions, "train", data.question_seed, data.families, data.steps,
-                             test_fraction=data.test_fraction)
-
-
 def fine_tuning_questions(profile: Profile) -> list[toy.Problem]:
     """Returns every distinct question any model of ``model_jobs`` is fine-tuned on, at any stage after the base."""
     base = base_job(profile)
@@ -90,7 +80,7 @@ def fine_tuning_questions(profile: Profile) -> list[toy.Problem]:
         while job is not None and job != base:
             recipes[job.data] = None
             job = job.init
-    return list({p.key: p for data in recipes for p in questions_of(data)}.values())
+    return list({p.key: p for data in recipes for p in data.problems()}.values())
 
 
 def has_split_property(profile: Profile, split: str, problem: toy.Problem) -> bool:

@@ -85,10 +85,13 @@ class SFTData:
     delimiter: bool = True  # close trajectories with </think>
     reflection_rate: float = 1.0  # reflection style only: share of trajectories with a fixed error
 
+    def problems(self) -> list[toy.Problem]:
+        """Returns the training questions (the same for every arm: they depend on ``question_seed`` only)."""
+        return toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+                                 test_fraction=self.test_fraction)
+
     def examples(self) -> list[toy.Rendered]:
-        questions = toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
-                                      test_fraction=self.test_fraction)
-        out = toy.training_examples(questions, self.style, self.question_seed, self.truncation_rate,
+        out = toy.training_examples(self.problems(), self.style, self.question_seed, self.truncation_rate,
                                     self.delimiter, self.orders_per_question, self.reflection_rate)
         random.Random(f"shuffle:{self.question_seed}").shuffle(out)
         return out
@@ -108,9 +111,7 @@ class SupportSetData(SFTData):
         if self.sequences_per_question < self.orders_per_question:
             raise ValueError(f"sequences_per_question={self.sequences_per_question} must be at least "
                              f"orders_per_question={self.orders_per_question}")
-        questions = toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
-                                      test_fraction=self.test_fraction)
-        out = toy.training_examples(questions, self.style, self.question_seed, self.truncation_rate,
+        out = toy.training_examples(self.problems(), self.style, self.question_seed, self.truncation_rate,
                                     self.delimiter, self.orders_per_question, self.reflection_rate,
                                     sequences_per_question=self.sequences_per_question)
         random.Random(f"shuffle:{self.question_seed}").shuffle(out)

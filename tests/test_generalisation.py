@@ -77,10 +77,10 @@ def test_split_table_counts_fine_tuning_questions_with_each_splits_property():
     assert table.loc["longer", "questions"] == P.generalisation.n_questions
 
 
-def test_questions_of_an_sft_recipe_are_the_questions_it_renders():
+def test_an_sft_recipe_renders_exactly_its_problems():
     P = load_profile("smoke")
     data = experiment.sft_job(P, "long", 1).data
-    assert {toy.render(p).prompt for p in generalisation.questions_of(data)} == {r.prompt for r in data.examples()}
+    assert {toy.render(p).prompt for p in data.problems()} == {r.prompt for r in data.examples()}
 
 
 def test_existing_splits_are_unchanged_by_the_new_one():
