@@ -313,4 +313,5 @@ def gain_sentence(row) -> str:
     return (f"{row.name} - {row.floor} = {row.gain:+.3f} [{row.gain_lo:+.3f}, {row.gain_hi:+.3f}] vs "
             f"{row.ceiling} - {row.floor} = {row.ceiling_gain:+.3f} [{row.ceiling_gain_lo:+.3f}, "
             f"{row.ceiling_gain_hi:+.3f}] ({row.metric}): "
-            f"keeps {share} of the gain with {row.share_of_tokens:.0%} of {row.ceiling}'s generated tokens")
+            f"keeps {share} of the gain with {row.share_of_tokens:.0%} of {row.ceiling}'s generated tokens"
+            + (" (it generates no trajectory: it reads a teacher-forced one)" if row.share_of_tokens == 0 else ""))
