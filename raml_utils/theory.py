@@ -103,8 +103,8 @@ def affine_hull_distance(values: torch.Tensor, point: torch.Tensor) -> float:
     span = (values[1:] - base).T  # (d, n - 1)
     if span.shape[1] == 0:
         return float((point - base).norm())
-    coef = torch.linalg.lstsq(span, (point - base)[:, None]).solution
-    return float((span @ coef[:, 0] + base - point).norm())
+    coef = torch.linalg.pinv(span) @ (point - base)  # lstsq's LAPACK driver varied in the 15th digit between runs
+    return float((span @ coef + base - point).norm())
 
 
 def construction_errors(block: Block, context: torch.Tensor, token: torch.Tensor) -> dict:
