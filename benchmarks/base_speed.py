@@ -1,0 +1,41 @@
+"""Base-model pre-training speed: seconds per step of each stage, extrapolated to the profile's step counts.
+
+    .venv/bin/python benchmarks/base_speed.py [--profile cpu] [--steps 60]
+
+Trains both stages for ``--steps`` steps each (profile's batch, data, threads) in a throwaway cache and prints
+s/step and the full-length estimate; run it on an idle machine (it measures what the machine gives).
+"""
+import argparse
+import dataclasses
+import tempfile
+import time
+
+import torch
+
+from raml_utils.base_model import base_job
+from raml_utils.cache import Store
+from raml_utils.params import load_profile
+from raml_utils.training import run_job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args()
+    P = load_profile(args.profile)
+    torch.set_num_threads(P.threads)
+    short = {name: dataclasses.replace(getattr(P.base, name), steps=args.steps) for name in ("facts_train", "train")}
+    job = base_job(dataclasses.replace(P, base=dataclasses.replace(P.base, **short)))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(tmp)
+        for label, stage, full in (("stage 1 (facts)", job.init, P.base.facts_train.steps),
+                                   ("stage 2 (mixture)", job, P.base.train.steps)):
+            start = time.perf_counter()
+            run_job(stage, store)
+            per_step = (time.perf_counter() - start) / args.steps
+            print(f"{label}: {per_step:.3f} s/step ({P.threads} threads) -> {full} steps ≈ {per_step * full:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
