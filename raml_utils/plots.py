@@ -98,22 +98,6 @@ def metric_vs_support(df: pd.DataFrame, metrics: list[str]):
     return fig
 
 
-def grpo_curves(df: pd.DataFrame, title: str = "GRPO training"):
-    """Mean reward and gradient norm (before clipping) against step, per support size n, 95% band over seeds.
-
-    ``df`` has one row per (support, seed, step) with ``reward`` and ``grad_norm``.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    df = df.assign(n=df.support.astype(str))
-    for ax, (col, label) in zip(axes, [("reward", "mean reward of all rollouts"), ("grad_norm", "gradient norm")]):
-        sns.lineplot(df, x="step", y=col, hue="n", errorbar=("ci", 95), ax=ax, legend=ax is axes[-1])
-        ax.set(xlabel="GRPO step", ylabel=label)
-    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title="rollouts in loss (n)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 # --- notebook 01: pseudo-gradient -------------------------------------------------------------------
 
 
@@ -205,12 +189,13 @@ def update_alignment(frame: pd.DataFrame):
 # --- notebooks 05 and 06: RL arms, generalisation ---------------------------------------------------
 
 
-def curves_by_arm(df: pd.DataFrame, columns: dict[str, str], title: str, order=None):
-    """One panel per entry of ``columns`` (column -> axis label): its mean over seeds against step per arm, with a
-    95% band over seeds. ``df`` has one row per (arm, seed, step); ``order`` fixes the colours."""
+def curves_by_arm(df: pd.DataFrame, columns: dict[str, str], title: str, order=None, hue: str = "arm"):
+    """One panel per entry of ``columns`` (column -> axis label): its mean over seeds against step per ``hue``
+    value (an arm), with a 95% band over seeds. ``df`` has one row per (arm, seed, step); ``order`` fixes the
+    colours."""
     fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.8), squeeze=False)
     for ax, (col, label) in zip(axes[0], columns.items()):
-        sns.lineplot(df, x="step", y=col, hue="arm", hue_order=order, errorbar=("ci", 95), ax=ax,
+        sns.lineplot(df, x="step", y=col, hue=hue, hue_order=order, errorbar=("ci", 95), ax=ax,
                      legend=ax is axes[0][-1])
         ax.set(xlabel="optimizer step", ylabel=label)
     sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
