@@ -81,14 +81,17 @@ class TrainParams:
     learning_rate: float = 1e-3  # AdamW peak learning rate (cosine decay, linear warm-up)
     warmup_ratio: float = 0.05  # share of steps spent warming up
     weight_decay: float = 0.01
-    group_by_length: bool = False  # batch sequences of similar length (less padding, faster) instead of at
-    # random; off by default: batches then mix facts, answer-only and long sequences as the data does
-    truncation_rate: float = 0.25  # share of training trajectories cut at a random step and answered
+    micro_batches: int = 4  # each step's random batch is sorted by length and cut into this many micro-batches
+    # whose gradients are summed (transformers' "batch_rebalance" sampler): the same update as one padded
+    # batch (loss normalised by the whole batch's tokens), without the padding (68% of the base mixture)
+    truncation_rate: float = 0.25  # share of training trajectories cut at a random token and answered
     # there: keeps the answer probe calibrated mid-trajectory (design brief section 7); same for every arm
 
     def validate(self, key: str) -> None:
         _check(self.steps > 0, f"{key}.steps", self.steps, "a positive integer")
         _check(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
+        _check(self.micro_batches > 0 and self.batch_size % self.micro_batches == 0, f"{key}.micro_batches",
+               self.micro_batches, f"a positive divisor of batch_size={self.batch_size}")
         _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
         _check(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
         _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, "a non-negative value")

@@ -160,7 +160,10 @@ def curve_summary(curve: np.ndarray, item: ProbeInput, fall_threshold: float) ->
     ``share_before_last_step``: the part of the total drop already reached when the last step begins
     (1 = all of it before, gradual descent; 0 = a single step when the answer is finally written); NaN
     unless the curve falls by more than ``fall_threshold`` nats. ``pre_answer_drop``: the drop before the
-    answer is first written in the trajectory (NaN if it never is).
+    answer is first written in the trajectory (NaN if it never is). ``peak_above_start``: how far L̂ rises
+    above its no-trajectory value anywhere along the curve, the calibration check (an answer probe that was
+    never trained to answer mid-step spikes there, design brief section 7; a calibrated one stays near 0
+    along a correct trajectory).
     """
     start, end = float(curve[0]), float(curve[-1])
     drop = start - end
@@ -169,7 +172,8 @@ def curve_summary(curve: np.ndarray, item: ProbeInput, fall_threshold: float) ->
     share = (start - float(curve[last_step_start])) / drop if falls else float("nan")
     pre = start - float(curve[item.answer_first_at]) if item.answer_first_at is not None else float("nan")
     return {"lhat_start": start, "lhat_end": end, "lhat_drop": drop, "falls": bool(falls),
-            "share_before_last_step": share, "pre_answer_drop": pre, "tokens": len(item.trajectory)}
+            "share_before_last_step": share, "pre_answer_drop": pre, "peak_above_start": float(curve.max()) - start,
+            "tokens": len(item.trajectory)}
 
 
 def on_grid(curve: np.ndarray, n_points: int) -> np.ndarray:
@@ -282,7 +286,8 @@ def arm_table(frame) -> "pd.DataFrame":
         mean, lo, hi = mean_ci(per_seed)
         rows.append({"arm": arm, "trajectories": len(g), "lhat_start": g.lhat_start.mean(), "lhat_end": g.lhat_end.mean(),
                      "lhat_drop": mean, "drop_lo": lo, "drop_hi": hi, "share_falling": g.falls.mean(),
-                     "share_of_drop_before_last_step": g.share_before_last_step.mean()})
+                     "share_of_drop_before_last_step": g.share_before_last_step.mean(),
+                     "peak_above_start": g.peak_above_start.mean()})
     return pd.DataFrame(rows).set_index("arm")
 
 

@@ -18,6 +18,9 @@ from .params import TrainParams
 from .worlds.toy import Rendered
 
 
+LOGGING_STEPS = 10  # loss (and gradient norm) logged every this many optimizer steps
+
+
 def encode_example(rendered: Rendered, tokenizer) -> dict[str, list[int]]:
     """Returns ``input_ids`` and ``completion_mask`` (1 = token in the loss) of one training sequence."""
     pieces = [
@@ -49,14 +52,15 @@ def sft_config(train: TrainParams, seed: int, output_dir: str):
     return SFTConfig(
         output_dir=output_dir,
         max_steps=train.steps,
-        per_device_train_batch_size=train.batch_size,
+        per_device_train_batch_size=train.batch_size // train.micro_batches,
+        gradient_accumulation_steps=train.micro_batches,
         learning_rate=train.learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=int(train.warmup_ratio * train.steps),
         weight_decay=train.weight_decay,
         completion_only_loss=True,
         max_length=None,  # toy sequences are short; never truncate a trajectory silently
-        logging_steps=10,
+        logging_steps=LOGGING_STEPS,
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,  # notebooks show one bar per sweep instead of one per run
@@ -64,7 +68,7 @@ def sft_config(train: TrainParams, seed: int, output_dir: str):
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
+        train_sampling_strategy="batch_rebalance" if train.micro_batches > 1 else "random",
         # TRL's SFTConfig turns both on by default: recomputing activations costs ~40% of a step on a
         # 1M-parameter model that fits anywhere, and bf16 autocast on CPU is slower and changes numerics.
         gradient_checkpointing=False,
@@ -72,19 +76,34 @@ def sft_config(train: TrainParams, seed: int, output_dir: str):
     )
 
 
+def _seeded_trainer_class():
+    from transformers.trainer_pt_utils import BatchRebalanceSampler
+    from trl import SFTTrainer
+
+    class SeededSFTTrainer(SFTTrainer):
+        # transformers 5.23 builds its BatchRebalanceSampler with the default seed 42 whatever the run's seed:
+        # give it the run's data seed, or every seed would see the same batches.
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            if isinstance(sampler, BatchRebalanceSampler):
+                sampler.seed = self.args.data_seed
+            return sampler
+
+    return SeededSFTTrainer
+
+
 def train_sft(model, tokenizer, examples: list[Rendered], train: TrainParams, seed: int):
     """Returns (model, loss_history) after SFT on ``examples`` for ``train.steps`` optimizer steps."""
     import datasets
     from transformers import PrinterCallback
     from transformers.utils import logging as hf_logging
-    from trl import SFTTrainer
 
     hf_logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = SFTTrainer(
+        trainer = _seeded_trainer_class()(
             model=model,
             args=sft_config(train, seed, tmp),
             train_dataset=to_dataset(examples, tokenizer),
@@ -92,6 +111,6 @@ def train_sft(model, tokenizer, examples: list[Rendered], train: TrainParams, se
         )
         trainer.remove_callback(PrinterCallback)  # loss goes to the returned history, not to stdout
         trainer.train()
-    history = [{"step": h["step"], "loss": h["loss"], "num_tokens": h.get("num_tokens")}
+    history = [{"step": h["step"], "loss": h["loss"], "grad_norm": h.get("grad_norm"), "num_tokens": h.get("num_tokens")}
                for h in trainer.state.log_history if "loss" in h]
     return trainer.model.eval(), history

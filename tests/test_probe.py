@@ -67,6 +67,9 @@ def test_curve_summary_tells_a_gradual_descent_from_a_final_step():
     assert f["share_before_last_step"] == pytest.approx(0.0)
     flat = probe.curve_summary(np.full(11, 2.0), item, 0.1)
     assert not flat["falls"] and np.isnan(flat["share_before_last_step"])
+    assert g["peak_above_start"] == 0.0
+    spike = probe.curve_summary(np.array([2.0] * 3 + [6.5] + [1.0] * 7), item, 0.1)  # uncalibrated mid-step
+    assert spike["peak_above_start"] == pytest.approx(4.5)
 
 
 def test_corruption_is_carried_forward_to_a_wrong_final_answer():

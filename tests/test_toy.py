@@ -102,6 +102,23 @@ def test_truncation_forces_the_answer_after_the_cut():
         toy.truncate(r, 9)
 
 
+def test_training_cuts_fall_mid_step_too_and_never_split_a_marker(tokenizer):
+    p = problem(k=4)
+    r = toy.render(p, toy.TrajectorySpec("reflection", reflection=(1, 3)))
+    tokens = toy.trajectory_tokens(r.trajectory)
+    assert tokens.count(toy.REFLECT) == 1 and "".join(tokens) == r.trajectory
+    assert len(tokens) == len(tokenizer(r.trajectory, add_special_tokens=False)["input_ids"])
+    cut = toy.cut_anywhere(r, 7)
+    assert cut.forced and cut.trajectory == "".join(tokens[:7]) and not cut.trajectory.endswith(";")
+    with pytest.raises(ValueError, match="n_tokens=999 outside"):
+        toy.cut_anywhere(r, 999)
+    # With every trajectory cut, the cuts land inside steps as well as at their ends, uniformly over tokens.
+    examples = toy.training_examples(toy.make_problems(200, "train", 0, ("chain",), (3,)), "long", 0, truncation_rate=0.99)
+    cut_texts = [e.trajectory for e in examples if e.forced and e.trajectory]
+    mid_step = [t for t in cut_texts if not t.endswith(";")]
+    assert len(cut_texts) > 150 and 0.5 < len(mid_step) / len(cut_texts) < 1
+
+
 def test_unknown_style_is_rejected_with_the_allowed_ones():
     with pytest.raises(ValueError, match="style='verbose' is not a trajectory style; allowed: answer_only, short"):
         toy.TrajectorySpec("verbose")

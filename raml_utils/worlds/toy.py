@@ -33,6 +33,7 @@ NAMES = "abcdefghij"
 # Special tokens: each is one token of the tokenizer, never split into characters.
 THINK, END_THINK, ANSWER, REFLECT, EOS, PAD, FILLER = "<think>", "</think>", "<ans>", "<wait>", "<eos>", "<pad>", "_"
 SPECIAL_TOKENS = (PAD, EOS, THINK, END_THINK, ANSWER, REFLECT)
+_TOKEN = re.compile("|".join(map(re.escape, SPECIAL_TOKENS)) + "|.", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -203,11 +204,28 @@ def render(problem: Problem, spec: TrajectorySpec = TrajectorySpec()) -> Rendere
 def truncate(rendered: Rendered, n_steps: int) -> Rendered:
     """Returns the trajectory cut after ``n_steps`` steps, with the answer forced right after the cut.
 
-    This is budget forcing, and the training-time cut that keeps the answer probe calibrated mid-trajectory.
+    This is budget forcing at step granularity (training cuts anywhere: ``cut_anywhere``).
     """
     if not 0 <= n_steps <= len(rendered.steps):
         raise ValueError(f"n_steps={n_steps} outside 0..{len(rendered.steps)}")
     return Rendered(rendered.prompt, rendered.steps[:n_steps], rendered.answer, rendered.delimiter, forced=True)
+
+
+def trajectory_tokens(trajectory: str) -> list[str]:
+    """Returns the trajectory split into the tokenizer's tokens: a marker (e.g. ``<wait>``) or one character."""
+    return _TOKEN.findall(trajectory)
+
+
+def cut_anywhere(rendered: Rendered, n_tokens: int) -> Rendered:
+    """Returns the trajectory cut after its first ``n_tokens`` tokens (mid-step too), answer forced after the cut.
+
+    The training-time cut that keeps the answer probe calibrated at every position of a trajectory, not only
+    where a step ends (a model only ever asked to answer at step ends has no calibrated answer mid-step).
+    """
+    tokens = trajectory_tokens(rendered.trajectory)
+    if not 0 <= n_tokens <= len(tokens):
+        raise ValueError(f"n_tokens={n_tokens} outside 0..{len(tokens)}")
+    return force_answer(rendered, "".join(tokens[:n_tokens]))
 
 
 def force_answer(rendered: Rendered, trajectory: str) -> Rendered:
@@ -311,7 +329,8 @@ def training_examples(
     """Returns one rendered training sequence per (problem, order), in ``style``, deterministic in ``seed``.
 
     ``orders_per_question`` > 1 writes several distinct valid trajectories of each question (the support
-    set); ``truncation_rate`` cuts that share of trajectories at a random step and forces the answer there;
+    set); ``truncation_rate`` cuts that share of trajectories at a random token (``cut_anywhere``) and forces the
+    answer there;
     in the ``reflection`` style, ``reflection_rate`` of trajectories get a wrong step, ``<wait>``, the fix.
     ``sequences_per_question`` (support-set experiment, C6) repeats each question's own orders round-robin up
     to that many sequences, so arms with different support sets see every question equally often (the
@@ -333,7 +352,7 @@ def training_examples(
                     spec_style = "long"
             r = render(p, TrajectorySpec(spec_style, order, delimiter, reflection=reflection))
             if r.steps and rng.random() < truncation_rate:
-                r = truncate(r, rng.randrange(len(r.steps)))
+                r = cut_anywhere(r, rng.randrange(len(trajectory_tokens(r.trajectory))))
             out.append(r)
     return out
 
