@@ -50,7 +50,7 @@ def main() -> None:
 
     from raml_utils.models import ModelConfig, build_model
     from raml_utils.params import load_profile
-    from raml_utils.probe import ProbeInput, toy_probe_input
+    from raml_utils.probe import ProbeInput, rendered_probe_input
     from raml_utils.worlds import llm, toy
 
     torch.set_num_threads(args.threads)
@@ -60,7 +60,7 @@ def main() -> None:
                          max(m.max_positions, 2 * args.tokens))
     model = build_model(config, tokenizer, seed=0).eval()
     problem = toy.make_problems(1, "test", seed=0, families=("chain",), steps=(4,))[0]
-    base = toy_probe_input(tokenizer, toy.render(problem))
+    base = rendered_probe_input(tokenizer, toy.render(problem))
     rng = random.Random(0)
     trajectory = tuple(rng.choice(base.trajectory) for _ in range(args.tokens))
     item = ProbeInput(base.prompt, trajectory, base.suffix, base.answer, (len(trajectory),))

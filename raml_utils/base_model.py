@@ -1,6 +1,7 @@
 """The shared base model: pre-trained once per profile, then the starting point of every experiment.
 
-Like a pretrained LLM, it knows the primitive facts (single operations) and has seen every family
+In the LLM world the base is the pretrained model itself (``PretrainedBase``: SmolLM2-135M-Instruct or a local
+model directory), converted once into the cache. In the toy world, like a pretrained LLM, it knows the primitive facts (single operations) and has seen every family
 answered directly; it has seen trajectories for the easy questions and, rarely, for harder ones, so
 that when sampled it writes a correct trajectory for a small but real share of mid-difficulty
 questions (measured in notebook 00): on-policy RL from it starts from signal, not guessing.
@@ -12,11 +13,14 @@ from pathlib import Path
 
 from .cache import Store
 from .params import Profile
-from .training import BaseData, FactData, TrainJob, run_job
+from .training import BaseData, FactData, PretrainedBase, TrainJob, run_job
 
 
-def base_job(profile: Profile) -> TrainJob:
-    """Returns the training job of the profile's base model (its cache key): facts first, then the mixture."""
+def base_job(profile: Profile) -> TrainJob | PretrainedBase:
+    """Returns the job of the profile's base model (its cache key): the pretrained model in the LLM world; in the
+    toy world, pre-training on facts first, then the mixture."""
+    if profile.world.kind == "llm":
+        return PretrainedBase(profile.world.model)
     base = profile.base
     facts = TrainJob(FactData(profile.world, base.n_questions, base.fact_style, base.seed), base.facts_train, profile.model, base.seed,
                      threads=profile.threads)
@@ -30,12 +34,15 @@ def base_model_path(profile: Profile) -> Path:
 
 
 def base_history(profile: Profile):
-    """Returns the pre-training loss of both stages of the base model (``stage``, ``step``, ``loss``)."""
+    """Returns the pre-training loss of both stages of the base model (``stage``, ``step``, ``loss``), or None for
+    a pretrained base (the LLM world)."""
     import pandas as pd
 
     from .training import load_history
 
     job, store = base_job(profile), Store(profile.cache_dir)
+    if isinstance(job, PretrainedBase):
+        return None  # pretrained elsewhere: no curve of ours
     facts = pd.DataFrame(load_history(store.path("model", job.init))).assign(arm="stage 1: facts")
     mixture = pd.DataFrame(load_history(store.path("model", job))).assign(arm="stage 2: mixture")
     mixture["step"] += job.init.train.steps  # one step axis across both stages

@@ -11,8 +11,8 @@ Every arm answers the same unseen questions; what differs is where its trajector
 - ``compressed``: a model SFT'd on compressed trajectories of the same questions, writing its own;
 - ``answer_only``: notebook 02's answer-only SFT arm.
 
-An answer is forced with the toy world's shared transform (``toy.force_answer``): the trajectory is followed
-by the end-of-thinking delimiter and the answer marker, and the model writes the two digits and the end.
+An answer is forced with the world's shared transform (``force_answer``): the trajectory is followed by the
+end-of-thinking delimiter and the answer marker, and the model writes the answer and the end.
 Tokens are counted as the paper's compute would be: only the trajectory tokens the model generated itself;
 teacher-forced tokens are reported separately, as read.
 """
@@ -30,11 +30,12 @@ from .experiment import eval_config, load_eval, make_missing, save_eval, sft_job
 from .params import EvalParams, Profile
 from .sampling import generate
 from .training import TrainJob
-from .worlds import toy
+from .worlds import World, toy
 
 SFT_ARMS = ("long", "compressed", "answer_only")  # trained arms; every one from the same questions, steps, seeds
 SOURCE = "long"  # the model whose trajectories are compressed, cut or skipped
-ANSWER_TEXT_TOKENS = 3  # what the model writes after a forced suffix: two digits and <eos>
+ANSWER_TEXT_TOKENS = {"toy": 3, "llm": 12}  # what a model writes after a forced suffix: toy, two digits and <eos>;
+# LLM, the answer's digits (one token each in SmolLM2's vocabulary), "}" and the end token
 
 
 def forced_arms(budgets) -> tuple[str, ...]:
@@ -53,9 +54,9 @@ def sft_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob]:
 # --- the transforms ------------------------------------------------------------------------------
 
 
-def compressed_trajectory(problem: toy.Problem) -> str:
-    """Returns the question's compressed trajectory: only the running result of each step (``72;95;``)."""
-    return toy.render(problem, toy.TrajectorySpec("compressed")).trajectory
+def compressed_trajectory(world: World, problem) -> str:
+    """Returns the question's compressed trajectory: only the running result of each step (toy: ``72;95;``)."""
+    return world.render(problem, toy.TrajectorySpec("compressed")).trajectory
 
 
 def running_results(trajectory: str) -> list[int]:
@@ -64,12 +65,17 @@ def running_results(trajectory: str) -> list[int]:
     return [int(v) for v in re.findall(r"(?<![a-j]=)(\d\d);", trajectory)]
 
 
-def compressed_is_correct(problem: toy.Problem, trajectory: str) -> bool:
+def compressed_is_correct(problem, trajectory: str) -> bool:
     """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps.
 
-    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the
-    start-value lookup), reachable from the previous one by one unused operation, ending at the answer.
+    Toy world: every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with
+    the start-value lookup), reachable from the previous one by one unused operation, ending at the answer. LLM
+    world: the lines must be the running results of one valid order of the worked solution's steps.
     """
+    if not isinstance(problem, toy.Problem):
+        from .worlds import llm_tasks
+
+        return llm_tasks.compressed_is_correct(problem, trajectory)
     start = toy.start_step(problem)
     body = trajectory.removeprefix(start[0]) if start else trajectory
     if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
@@ -88,16 +94,16 @@ def compressed_is_correct(problem: toy.Problem, trajectory: str) -> bool:
     return reachable(problem.values[0], 0, tuple(range(problem.k)))
 
 
-def forced_context(problem: toy.Problem, trajectory: str) -> str:
+def forced_context(world: World, problem, trajectory: str) -> str:
     """Returns the text the model continues when its answer is forced after ``trajectory``: question, <think>,
-    the trajectory, the end-of-thinking delimiter and the answer marker (``toy.force_answer``)."""
-    forced = toy.force_answer(toy.render(problem), trajectory)
+    the trajectory, the end-of-thinking delimiter and the answer marker (``world.force_answer``)."""
+    forced = world.force_answer(world.render(problem), trajectory)
     return forced.prompt + forced.trajectory + forced.suffix
 
 
-def forced_completion(problem: toy.Problem, trajectory: str, answer_text: str) -> str:
+def forced_completion(world: World, problem, trajectory: str, answer_text: str) -> str:
     """Returns the completion of a forced answer: ``trajectory``, the forced suffix, then what the model wrote."""
-    forced = toy.force_answer(toy.render(problem), trajectory)
+    forced = world.force_answer(world.render(problem), trajectory)
     return forced.trajectory + forced.suffix + answer_text
 
 
@@ -106,16 +112,16 @@ def n_tokens(tokenizer, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def budget_cut(tokenizer, completion: str, budget: int) -> tuple[str, bool]:
+def budget_cut(world: World, tokenizer, completion: str, budget: int) -> tuple[str, bool]:
     """Returns (trajectory, stopped) for a completion the model wrote under a budget of ``budget`` tokens.
 
     ``stopped`` is True when the model ended its trajectory by itself within the budget (wrote the delimiter,
-    the answer marker or <eos>): its own completion then stands. Otherwise ``trajectory`` is its first
+    the answer marker or the end token): its own completion then stands. Otherwise ``trajectory`` is its first
     ``budget`` tokens, after which the answer is forced.
     """
-    trajectory = toy.trajectory_of(completion)
+    trajectory = world.trajectory_of(completion)
     ids = tokenizer(trajectory, add_special_tokens=False)["input_ids"]
-    ended = any(marker in completion for marker in (toy.END_THINK, toy.ANSWER, toy.EOS))
+    ended = trajectory != completion or completion.endswith(world.eos)
     if ended and len(ids) <= budget:
         return trajectory, True
     return tokenizer.decode(ids[:budget], skip_special_tokens=False), False
@@ -124,7 +130,7 @@ def budget_cut(tokenizer, completion: str, budget: int) -> tuple[str, bool]:
 # --- forced-answer evaluation ------------------------------------------------------------------
 
 
-def answer_after(model, tokenizer, problems: list[toy.Problem], trajectories: list[str], params: EvalParams,
+def answer_after(world: World, model, tokenizer, problems: list, trajectories: list[str], params: EvalParams,
                  greedy: bool, seed: int = 0) -> list[str]:
     """Returns one completion per (problem, trajectory) pair: the trajectory, the forced suffix, the model's answer.
 
@@ -132,10 +138,10 @@ def answer_after(model, tokenizer, problems: list[toy.Problem], trajectories: li
     """
     if not problems:
         return []
-    contexts = [forced_context(p, t) for p, t in zip(problems, trajectories)]
+    contexts = [forced_context(world, p, t) for p, t in zip(problems, trajectories)]
     answers = generate(model, tokenizer, contexts, greedy=greedy, temperature=params.temperature,
-                       max_new_tokens=ANSWER_TEXT_TOKENS, batch_size=params.batch_size, seed=seed)
-    return [forced_completion(p, t, a[0]) for p, t, a in zip(problems, trajectories, answers)]
+                       max_new_tokens=ANSWER_TEXT_TOKENS[world.kind], batch_size=params.batch_size, seed=seed)
+    return [forced_completion(world, p, t, a[0]) for p, t, a in zip(problems, trajectories, answers)]
 
 
 def _repeat(items: list, n: int) -> list:
@@ -146,7 +152,7 @@ def _rows(flat: list, n: int) -> list[list]:
     return [flat[i * n:(i + 1) * n] for i in range(len(flat) // n)]
 
 
-def under_budget(model, tokenizer, problems: list[toy.Problem], own: list[str], budget: int, params: EvalParams,
+def under_budget(world: World, model, tokenizer, problems: list, own: list[str], budget: int, params: EvalParams,
                  greedy: bool, seed: int = 0) -> tuple[list[str], list[int]]:
     """Returns (completions, generated trajectory tokens) of budget forcing at ``budget`` tokens.
 
@@ -154,17 +160,17 @@ def under_budget(model, tokenizer, problems: list[toy.Problem], own: list[str], 
     tokens and its answer. Where the model stopped thinking within the budget, its completion stands; elsewhere
     its trajectory is cut after ``budget`` tokens and the answer forced (greedy, or one sample).
     """
-    cuts = [budget_cut(tokenizer, c, budget) for c in own]
+    cuts = [budget_cut(world, tokenizer, c, budget) for c in own]
     forced = [i for i, (_, stopped) in enumerate(cuts) if not stopped]
-    answered = answer_after(model, tokenizer, [problems[i] for i in forced], [cuts[i][0] for i in forced], params,
-                            greedy=greedy, seed=seed)
+    answered = answer_after(world, model, tokenizer, [problems[i] for i in forced], [cuts[i][0] for i in forced],
+                            params, greedy=greedy, seed=seed)
     completions = list(own)
     for i, completion in zip(forced, answered):
         completions[i] = completion
     return completions, [n_tokens(tokenizer, trajectory) for trajectory, _ in cuts]
 
 
-def evaluate_forced(model, tokenizer, problems: list[toy.Problem], params: EvalParams, budgets,
+def evaluate_forced(model, tokenizer, problems: list, params: EvalParams, budgets,
                     seed: int = 0) -> dict[str, EvalResult]:
     """Returns the ``EvalResult`` of every forced arm of ``forced_arms(budgets)`` for one model.
 
@@ -172,35 +178,40 @@ def evaluate_forced(model, tokenizer, problems: list[toy.Problem], params: EvalP
     question, each a sampled trajectory (where the arm has one) followed by a sampled answer.
     ``sample_trajectory_tokens`` counts the trajectory tokens the model generated: 0 where it was given.
     """
+    from .evaluation import world_of_problems
+
+    world = world_of_problems(problems, tokenizer)
     n, (Q, arms) = params.n_samples, (len(problems), forced_arms(budgets))
     out = {}
-    given = {arms[0]: ["" for _ in problems], arms[1]: [compressed_trajectory(p) for p in problems]}
+    given = {arms[0]: ["" for _ in problems], arms[1]: [compressed_trajectory(world, p) for p in problems]}
     for arm, trajectories in given.items():
-        greedy = answer_after(model, tokenizer, problems, trajectories, params, greedy=True, seed=seed)
-        samples = answer_after(model, tokenizer, _repeat(problems, n), _repeat(trajectories, n), params,
+        greedy = answer_after(world, model, tokenizer, problems, trajectories, params, greedy=True, seed=seed)
+        samples = answer_after(world, model, tokenizer, _repeat(problems, n), _repeat(trajectories, n), params,
                                greedy=False, seed=seed)
-        out[arm] = score(problems, greedy, _rows(samples, n), np.zeros((Q, n), dtype=int))
+        out[arm] = score(world, problems, greedy, _rows(samples, n), np.zeros((Q, n), dtype=int))
 
     # One generation at the largest budget serves every budget: the first B tokens of a sample are a sample
     # of B tokens, so the budgets are nested (paired) cuts of the same trajectories.
-    prompts = [toy.render(p).prompt for p in problems]
-    room = max(budgets) + n_tokens(tokenizer, toy.END_THINK + toy.ANSWER) + ANSWER_TEXT_TOKENS  # own answer fits
+    prompts = [world.prompt(p) for p in problems]
+    suffix = world.render(problems[0]).suffix
+    room = max(budgets) + n_tokens(tokenizer, suffix) + ANSWER_TEXT_TOKENS[world.kind]  # its own answer fits
     kwargs = dict(max_new_tokens=room, batch_size=params.batch_size, seed=seed)
     own_greedy = [c[0] for c in generate(model, tokenizer, prompts, greedy=True, **kwargs)]
     own_samples = [c for row in generate(model, tokenizer, prompts, n_samples=n, temperature=params.temperature,
                                          **kwargs) for c in row]
     for budget, arm in zip(sorted(budgets), arms[2:]):
-        greedy, _ = under_budget(model, tokenizer, problems, own_greedy, budget, params, greedy=True, seed=seed)
-        samples, tokens = under_budget(model, tokenizer, _repeat(problems, n), own_samples, budget, params,
+        greedy, _ = under_budget(world, model, tokenizer, problems, own_greedy, budget, params, greedy=True,
+                                 seed=seed)
+        samples, tokens = under_budget(world, model, tokenizer, _repeat(problems, n), own_samples, budget, params,
                                        greedy=False, seed=seed)
-        out[arm] = score(problems, greedy, _rows(samples, n), np.reshape(tokens, (Q, n)))
+        out[arm] = score(world, problems, greedy, _rows(samples, n), np.reshape(tokens, (Q, n)))
     return out
 
 
-def teacher_forced_tokens(tokenizer, problems: list[toy.Problem]) -> np.ndarray:
+def teacher_forced_tokens(world: World, tokenizer, problems: list) -> np.ndarray:
     """Returns the (Q,) tokens of each question's compressed trajectory: read by ``long_reads_compressed``,
     never generated by it."""
-    return np.array([n_tokens(tokenizer, compressed_trajectory(p)) for p in problems])
+    return np.array([n_tokens(tokenizer, compressed_trajectory(world, p)) for p in problems])
 
 
 # --- cached, in parallel processes ---------------------------------------------------------------
@@ -216,10 +227,12 @@ def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> 
     def make(tmp: Path) -> None:
         import torch
 
+        from .devices import device_for, inference_dtype
         from .models import load_model
 
         torch.set_num_threads(1)  # one process per model, as experiment.evaluate_models runs them
-        model, tokenizer = load_model(Path(model_dir))
+        device = device_for(profile.world.families)
+        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
         results = evaluate_forced(model, tokenizer, test_set(profile, set_name), profile.eval,
                                   profile.efficiency.budgets)
         for arm, result in results.items():
@@ -247,35 +260,37 @@ def evaluate_forced_models(profile: Profile, model_dirs: list[Path], set_name: s
 # --- tables for the notebook ---------------------------------------------------------------------
 
 
-def arm_examples(tokenizer, problem: toy.Problem, budgets) -> "pd.DataFrame":
+def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
     """Returns what each arm of the long model reads or writes on one question, with its generated-token count.
 
     The budget rows cut the reference long trajectory (the model's own one is cut the same way).
     """
     import pandas as pd
 
-    long = toy.render(problem).trajectory
-    rows = [{"arm": SOURCE, "text": toy.render(problem).text, "tokens generated": n_tokens(tokenizer, long)},
-            {"arm": f"{SOURCE}_no_trajectory", "text": forced_context(problem, "") + "[answer]", "tokens generated": 0},
+    reference = world.render(problem)
+    long = reference.trajectory
+    rows = [{"arm": SOURCE, "text": reference.text, "tokens generated": n_tokens(tokenizer, long)},
+            {"arm": f"{SOURCE}_no_trajectory", "text": forced_context(world, problem, "") + "[answer]",
+             "tokens generated": 0},
             {"arm": f"{SOURCE}_reads_compressed",
-             "text": forced_context(problem, compressed_trajectory(problem)) + "[answer]",
+             "text": forced_context(world, problem, compressed_trajectory(world, problem)) + "[answer]",
              "tokens generated": 0}]
     for b in sorted(budgets):
-        cut, _ = budget_cut(tokenizer, long + toy.END_THINK, b)
-        rows.append({"arm": f"{SOURCE}_budget_{b}", "text": forced_context(problem, cut) + "[answer]",
+        cut, _ = budget_cut(world, tokenizer, long + reference.suffix, b)
+        rows.append({"arm": f"{SOURCE}_budget_{b}", "text": forced_context(world, problem, cut) + "[answer]",
                      "tokens generated": n_tokens(tokenizer, cut)})
-    rows.append({"arm": "compressed (SFT)", "text": toy.render(problem, toy.TrajectorySpec("compressed")).text,
-                 "tokens generated": n_tokens(tokenizer, compressed_trajectory(problem))})
-    rows.append({"arm": "answer_only (SFT)", "text": toy.render(problem, toy.TrajectorySpec("answer_only")).text,
+    rows.append({"arm": "compressed (SFT)", "text": world.render(problem, toy.TrajectorySpec("compressed")).text,
+                 "tokens generated": n_tokens(tokenizer, compressed_trajectory(world, problem))})
+    rows.append({"arm": "answer_only (SFT)", "text": world.render(problem, toy.TrajectorySpec("answer_only")).text,
                  "tokens generated": 0})
     return pd.DataFrame(rows).set_index("arm")
 
 
-def greedy_trajectory_rate(problems: list[toy.Problem], result: EvalResult, style: str) -> float:
+def greedy_trajectory_rate(world: World, problems: list, result: EvalResult, style: str) -> float:
     """Returns the share of greedy completions with the right answer after a correct trajectory of ``style``
-    (``compressed``: ``compressed_is_correct``; other styles: ``toy.trajectory_is_correct``)."""
-    check = compressed_is_correct if style == "compressed" else toy.trajectory_is_correct
-    ok = [bool(right) and check(p, toy.trajectory_of(c))
+    (``compressed``: ``compressed_is_correct``; other styles: ``world.trajectory_is_correct``)."""
+    check = compressed_is_correct if style == "compressed" else world.trajectory_is_correct
+    ok = [bool(right) and check(p, world.trajectory_of(c))
           for p, c, right in zip(problems, result.greedy_completions, result.greedy_correct)]
     return float(np.mean(ok))
 

@@ -9,7 +9,7 @@ import numpy as np
 from .metrics import summarise_samples
 from .params import EvalParams
 from .sampling import generate
-from .worlds.toy import Problem, TrajectorySpec, parse_completion, render, trajectory_is_correct, trajectory_of
+from .worlds import World, world_for
 
 
 @dataclass
@@ -31,28 +31,38 @@ class EvalResult:
         return out
 
 
-def evaluate(model, tokenizer, problems: list[Problem], params: EvalParams, seed: int = 0,
-             delimiter: bool = True, progress: bool = False) -> EvalResult:
-    """Returns the greedy and sampled correctness of ``model`` on ``problems`` (answers checked strictly)."""
-    prompts = [render(p, TrajectorySpec("answer_only")).prompt for p in problems]
+def world_of_problems(problems: list, tokenizer) -> World:
+    """Returns the world ``problems`` belong to (read off their families), in ``tokenizer``'s format."""
+    return world_for(sorted({p.family for p in problems}), tokenizer)
+
+
+def evaluate(model, tokenizer, problems: list, params: EvalParams, seed: int = 0,
+             delimiter: bool = True, progress: bool = False, sampler=generate) -> EvalResult:
+    """Returns the greedy and sampled correctness of ``model`` on ``problems`` (answers checked strictly).
+
+    ``sampler`` has the signature of ``sampling.generate`` (the vLLM backend of ``sampling.sampler_for`` too).
+    """
+    world = world_of_problems(problems, tokenizer)
+    prompts = [world.prompt(p) for p in problems]
     kwargs = dict(max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, progress=progress)
-    greedy = [c[0] for c in generate(model, tokenizer, prompts, greedy=True, **kwargs)]
-    samples = generate(model, tokenizer, prompts, n_samples=params.n_samples, temperature=params.temperature,
-                       seed=seed, **kwargs)
-    lengths = np.array([[len(tokenizer(trajectory_of(c), add_special_tokens=False)["input_ids"]) for c in row]
+    greedy = [c[0] for c in sampler(model, tokenizer, prompts, greedy=True, **kwargs)]
+    samples = sampler(model, tokenizer, prompts, n_samples=params.n_samples, temperature=params.temperature,
+                      seed=seed, **kwargs)
+    lengths = np.array([[len(tokenizer(world.trajectory_of(c), add_special_tokens=False)["input_ids"]) for c in row]
                         for row in samples])
-    return score(problems, greedy, samples, lengths, delimiter)
+    return score(world, problems, greedy, samples, lengths, delimiter)
 
 
-def score(problems: list[Problem], greedy: list[str], samples: list[list[str]], trajectory_tokens: np.ndarray,
+def score(world: World, problems: list, greedy: list[str], samples: list[list[str]], trajectory_tokens: np.ndarray,
           delimiter: bool = True) -> EvalResult:
     """Returns the ``EvalResult`` of greedy and sampled completions of ``problems`` (answers parsed strictly in the
-    ``delimiter`` format), with ``trajectory_tokens`` (Q, n) as the samples' trajectory lengths."""
-    answers = np.array([p.answer for p in problems])
-    greedy_correct = np.array([parse_completion(c, delimiter) for c in greedy], dtype=object) == answers
-    sample_correct = np.array([[parse_completion(c, delimiter) == a for c in row] for row, a in zip(samples, answers)])
+    ``delimiter`` format of ``world``), with ``trajectory_tokens`` (Q, n) as the samples' trajectory lengths."""
+    def correct(completion, problem) -> bool:
+        return world.is_correct(problem, world.parse_completion(completion, delimiter))
+
+    greedy_correct = np.array([correct(c, p) for c, p in zip(greedy, problems)], dtype=bool)
+    sample_correct = np.array([[correct(c, p) for c in row] for row, p in zip(samples, problems)], dtype=bool)
     # Credited only with the right answer too: a valid trajectory followed by a wrong answer is not "correct".
-    trajectory_correct = np.array([[trajectory_is_correct(p, trajectory_of(c)) for c in row]
-                                   for row, p in zip(samples, problems)]) & sample_correct
-    return EvalResult(greedy_correct.astype(bool), sample_correct, np.asarray(trajectory_tokens), trajectory_correct,
-                      greedy)
+    trajectory_correct = np.array([[world.trajectory_is_correct(p, world.trajectory_of(c)) for c in row]
+                                   for row, p in zip(samples, problems)], dtype=bool) & sample_correct
+    return EvalResult(greedy_correct, sample_correct, np.asarray(trajectory_tokens), trajectory_correct, greedy)

@@ -19,7 +19,7 @@ from .cache import Store, write_json_atomic
 from .evaluation import EvalResult, evaluate
 from .params import Profile
 from .training import SFTData, TrainJob, load_history, run_jobs
-from .worlds import toy
+from .worlds import make_problems, toy, world_for
 
 
 def store_of(profile: Profile) -> Store:
@@ -41,8 +41,27 @@ def sft_job(profile: Profile, style: str, seed: int, init: TrainJob | None = Non
 
 
 def train(profile: Profile, jobs: list[TrainJob], desc: str = "training") -> list[Path]:
-    """Returns the model directories of ``jobs``, training the missing ones on ``profile.workers`` processes."""
+    """Returns the model directories of ``jobs``, training the missing ones on ``profile.workers`` processes (or,
+    with ``profile.gpus`` above 1, each one over that many GPUs)."""
+    if profile.gpus > 1:
+        return launch_each(profile, jobs, desc)
     return run_jobs(jobs, store_of(profile), workers=profile.workers, desc=desc)
+
+
+def launch_each(profile: Profile, jobs: list, desc: str) -> list[Path]:
+    """Returns the model directories of ``jobs`` (SFT or GRPO), training each missing one with ``accelerate launch``
+    over ``profile.gpus`` GPUs, one after another."""
+    import torch
+
+    from .launch import launch_job
+
+    store = store_of(profile)
+    if torch.cuda.device_count() < profile.gpus:
+        raise RuntimeError(f"gpus={profile.gpus} but {torch.cuda.device_count()} CUDA GPU(s) are visible: lower gpus")
+    for job in tqdm(list(dict.fromkeys(jobs)), desc=desc):
+        if not store.has("model", job):
+            launch_job(job, str(store.root), profile.gpus)
+    return [store.path("model", j) for j in jobs]
 
 
 # --- test sets ----------------------------------------------------------------------------------
@@ -52,29 +71,31 @@ UNSEEN_OPERANDS = (80, 99)  # every operand of the ``unseen_operands`` split lie
 # evaluation cache key: a different band needs a new name.
 
 
-def test_set(profile: Profile, name: str) -> list[toy.Problem]:
-    """Returns a named set of unseen questions (never in any training split).
+def test_set(profile: Profile, name: str) -> list:
+    """Returns a named set of unseen questions (never in any training split) of the profile's world.
 
-    ``in_domain``: fine-tuning families at training difficulty; ``held_out_family``: the family no model
+    ``in_domain``: fine-tuning families at training difficulty; ``held_out_family``: the families no model
     is fine-tuned on; ``longer``: more operations than any training question; ``all``: every family at
-    every difficulty of the world; ``unseen_operands``: fine-tuning families at the longest training
-    difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
+    every difficulty of the world; ``unseen_operands`` (toy world only): fine-tuning families at the longest
+    training difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
     """
     world, n = profile.world, profile.eval.n_questions
     every_k = tuple(sorted(set(world.easy_steps) | set(world.train_steps) | set(world.hard_steps)))
     spec = {
         "all": (world.families, every_k),
         "in_domain": (world.train_families, world.train_steps),
-        "held_out_family": ((world.held_out_family,), world.train_steps),
+        "held_out_family": (world.held_out_families, world.train_steps),
         "longer": (world.train_families, world.hard_steps),
         "unseen_operands": (world.train_families, (max(world.train_steps),)),
     }
+    if world.kind == "llm":
+        del spec["unseen_operands"]  # reasoning-gym questions have no operand band of ours
     if name not in spec:
-        raise ValueError(f"test set {name!r} is unknown; allowed: {', '.join(spec)}")
+        raise ValueError(f"test set {name!r} is unknown in the {world.kind} world; allowed: {', '.join(spec)}")
     families, steps = spec[name]
     operands = {"operand_range": UNSEEN_OPERANDS} if name == "unseen_operands" else {}
-    return toy.make_problems(n, "test", seed=12345, families=families, steps=steps,
-                             test_fraction=world.test_fraction, **operands)
+    return make_problems(n, "test", seed=12345, families=families, steps=steps, test_fraction=world.test_fraction,
+                         **operands)
 
 
 # --- cached evaluation --------------------------------------------------------------------------
@@ -85,6 +106,11 @@ SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode
 def eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
     """Returns the cache key of one model's evaluation on one test set."""
     operands = {"operands": UNSEEN_OPERANDS} if set_name == "unseen_operands" else {}  # the split's band
+    if profile.world.kind == "llm":  # which backend sampled, and where (toy keys stay as they were)
+        from .devices import device_for
+        from .sampling import backend_name
+
+        operands |= {"backend": backend_name(profile.world), "device": device_for(profile.world.families)}
     return {"model": Path(model_dir).name, "set": set_name, "world": profile.world, "eval": profile.eval,
             "delimiter": delimiter, "sampler": SAMPLER_VERSION, **operands}
 
@@ -101,11 +127,17 @@ def save_eval(result: EvalResult, out: Path) -> None:
 def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: bool, out: str) -> None:
     import torch
 
+    from .devices import device_for, explain_oom, inference_dtype
     from .models import load_model
+    from .sampling import sampler_for
 
     torch.set_num_threads(1)
-    model, tokenizer = load_model(Path(model_dir))
-    save_eval(evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter), Path(out))
+    device = device_for(profile.world.families)
+    model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+    with explain_oom():
+        result = evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter,
+                          sampler=sampler_for(profile.world, model_dir))
+    save_eval(result, Path(out))
 
 
 def _evaluate_cached(profile: Profile, model_dir: str, set_name: str, delimiter: bool) -> str:
@@ -154,6 +186,10 @@ def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "i
                     desc: str = "evaluating") -> list[EvalResult]:
     """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
     configs = [eval_config(profile, d, set_name, delimiter) for d in model_dirs]
+    if profile.world.kind == "llm":
+        from .sampling import backend_line
+
+        print(backend_line(profile.world))
     make_missing(profile, _evaluate_cached, model_dirs, configs, desc, set_name, delimiter)
     store = store_of(profile)
     return [load_eval(store.path("samples", c)) for c in configs]
@@ -161,7 +197,7 @@ def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "i
 
 # --- tables for notebooks -----------------------------------------------------------------------
 
-def per_question_frame(problems: list[toy.Problem], results: dict, k: int):
+def per_question_frame(problems: list, results: dict, k: int):
     """Returns one row per (arm, seed, question): family, difficulty, greedy, accuracy, Pass@k, mG-Pass@k, tokens.
 
     ``results`` maps (arm, seed) to the ``EvalResult`` of that run on ``problems``.
@@ -188,14 +224,18 @@ def scores(frame, arm: str, metric: str) -> np.ndarray:
     return table.sort_index().to_numpy()
 
 
-def style_examples(profile: Profile, family: str = "chain", k: int = 3):
-    """Returns a table of one training question written in every trajectory style (with and without delimiter)."""
+def style_examples(profile: Profile, family: str = "chain", k: int = 3, tokenizer=None):
+    """Returns a table of one training question written in every trajectory style (with and without delimiter);
+    the LLM world writes it in ``tokenizer``'s chat template."""
     import pandas as pd
 
-    problem = toy.make_problems(1, "train", seed=11, families=(family,), steps=(k,))[0]
-    rows = [{"style": s, "text": toy.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text} for s in toy.STYLES]
-    rows.append({"style": "long, no delimiter", "text": toy.render(problem, toy.TrajectorySpec("long", delimiter=False)).text})
-    rows.append({"style": "long, cut after 1 step", "text": toy.truncate(toy.render(problem), 1).text})
+    world = world_for((family,), tokenizer)
+    problem = make_problems(1, "train", seed=11, families=(family,), steps=(k,))[0]
+    rows = [{"style": s, "text": world.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text}
+            for s in world.STYLES]
+    long = world.render(problem)
+    rows.append({"style": "long, no delimiter", "text": world.render(problem, toy.TrajectorySpec("long", delimiter=False)).text})
+    rows.append({"style": "long, cut after 1 step", "text": world.force_answer(long, long.steps[0]).text})
     return pd.DataFrame(rows).set_index("style")
 
 
@@ -203,12 +243,12 @@ def style_lengths(profile: Profile, tokenizer, n: int = 60):
     """Returns tokens per training sequence for each style and family (``n`` questions per family)."""
     import pandas as pd
 
-    world = profile.world
     rows = []
-    for family in world.families:
-        for p in toy.make_problems(n, "train", seed=0, families=(family,), steps=world.train_steps):
-            for style in toy.STYLES:
-                text = toy.render(p, toy.TrajectorySpec(style)).text
+    for family in profile.world.families:
+        world = world_for((family,), tokenizer)
+        for p in make_problems(n, "train", seed=0, families=(family,), steps=profile.world.train_steps):
+            for style in world.STYLES:
+                text = world.render(p, toy.TrajectorySpec(style)).text
                 rows.append({"family": family, "style": style,
                              "tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
     return pd.DataFrame(rows)

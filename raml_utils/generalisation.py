@@ -23,7 +23,6 @@ from . import experiment, reflection, sft_then_rl
 from .base_model import base_job
 from .params import Profile
 from .results import pre_registered
-from .worlds import toy
 
 SPLITS = {
     "in_domain": "(a) within domain: unseen questions of the training families and difficulties",
@@ -31,6 +30,7 @@ SPLITS = {
     "unseen_operands": "(b) harder: the longest training length, every operand in {lo}..{hi}",
     "held_out_family": "(c) across domains: the family held out of all fine-tuning",
 }
+TOY_ONLY = ("unseen_operands",)  # reasoning-gym questions have no operand band of ours
 SFT_STYLES = ("answer_only", "short", "long")  # notebook 02's arms evaluated here (its padded arm is a control)
 
 
@@ -64,6 +64,11 @@ def eval_profile(profile: Profile, split: str) -> Profile:
                                                                  max_new_tokens=g.max_new_tokens))
 
 
+def splits_of(profile: Profile) -> list[str]:
+    """Returns the splits of the profile's world (every split in the toy world; the LLM world has no operand band)."""
+    return [s for s in SPLITS if profile.world.kind == "toy" or s not in TOY_ONLY]
+
+
 def split_description(split: str) -> str:
     """Returns the one-line description of a split."""
     lo, hi = experiment.UNSEEN_OPERANDS
@@ -72,7 +77,7 @@ def split_description(split: str) -> str:
 
 # --- what each split holds, against what fine-tuning saw ------------------------------------------
 
-def fine_tuning_questions(profile: Profile) -> list[toy.Problem]:
+def fine_tuning_questions(profile: Profile) -> list:
     """Returns every distinct question any model of ``model_jobs`` is fine-tuned on, at any stage after the base."""
     base = base_job(profile)
     recipes = {}
@@ -83,7 +88,7 @@ def fine_tuning_questions(profile: Profile) -> list[toy.Problem]:
     return list({p.key: p for data in recipes for p in data.problems()}.values())
 
 
-def has_split_property(profile: Profile, split: str, problem: toy.Problem) -> bool:
+def has_split_property(profile: Profile, split: str, problem) -> bool:
     """Returns True if ``problem`` has what defines ``split`` (family, difficulty, operand band), seen or not."""
     world = profile.world
     if split == "in_domain":
@@ -95,7 +100,7 @@ def has_split_property(profile: Profile, split: str, problem: toy.Problem) -> bo
         return (problem.family in world.train_families and problem.k == max(world.train_steps)
                 and all(lo <= v <= hi for v in problem.values))
     if split == "held_out_family":
-        return problem.family == world.held_out_family
+        return problem.family in world.held_out_families
     raise ValueError(f"split {split!r} is unknown; allowed: {', '.join(SPLITS)}")
 
 
@@ -107,13 +112,13 @@ def split_table(profile: Profile) -> "pd.DataFrame":
     train = fine_tuning_questions(profile)
     seen = {p.key for p in train}
     rows = []
-    for split in SPLITS:
+    for split in splits_of(profile):
         problems = experiment.test_set(eval_profile(profile, split), split)
-        values = [v for p in problems for v in p.values]
+        values = [v for p in problems for v in getattr(p, "values", ())]  # toy operands; none in the LLM world
         rows.append({"split": split, "what": split_description(split), "questions": len(problems),
                      "families": ", ".join(sorted({p.family for p in problems})),
                      "operations k": ", ".join(str(k) for k in sorted({p.k for p in problems})),
-                     "operands": f"{min(values):02d}..{max(values):02d}",
+                     "operands": f"{min(values):02d}..{max(values):02d}" if values else "-",
                      "questions seen in fine-tuning": sum(p.key in seen for p in problems),
                      "fine-tuning questions with its property": sum(has_split_property(profile, split, q)
                                                                    for q in train)})
@@ -122,13 +127,13 @@ def split_table(profile: Profile) -> "pd.DataFrame":
 
 # --- evaluation and contrasts with the base -------------------------------------------------------
 
-def evaluate(profile: Profile, model_dirs: dict, splits=tuple(SPLITS)) -> "pd.DataFrame":
+def evaluate(profile: Profile, model_dirs: dict, splits=None) -> "pd.DataFrame":
     """Returns the per-question frame (``experiment.per_question_frame``, plus a ``split`` column) of every
     (model, seed) in ``model_dirs`` on every split, sampling only what the cache lacks."""
     import pandas as pd
 
     frames = []
-    for split in splits:
+    for split in splits or splits_of(profile):
         P = eval_profile(profile, split)
         results = experiment.evaluate_models(P, list(model_dirs.values()), split, desc=f"evaluating: {split}")
         problems = experiment.test_set(P, split)

@@ -27,52 +27,44 @@ from pathlib import Path
 from .cache import Store
 from .params import GRPOParams, Profile
 from .training import TrainJob, run_job, run_jobs, run_missing_in_pool
-from .worlds import toy
+from .worlds import ToyWorld, World, make_problems, toy, world_for
 
 CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT = 1.0, 0.0, -0.5, -1.0
-_STATED_ANSWER = re.compile(re.escape(toy.ANSWER) + r"(\d+)")
 
 
 # --- reward ---------------------------------------------------------------------------------------
 
-def recovered_answer(completion: str) -> int | None:
-    """Returns the answer a completion states even if malformed: the digits right after its last ``<ans>``.
+def world_reward(world: World, completion: str, problem, delimiter: bool = True) -> float:
+    """Returns the paper's reward (1, 0, -0.5 or -1) of ``completion`` for ``problem`` in ``world``.
 
-    The digit run must be exactly two digits (``<ans>421`` states 421, not 42); no marker means no answer.
+    Right format means the world's strict parser accepts the completion (toy: one ``</think>`` right before the
+    single ``<ans>``, two digits, ``<eos>``; LLM: one final ``\\boxed{}`` after the delimiter, then EOS); a bad format
+    is any other completion, its answer recovered by ``world.recovered_answer`` (e.g. a missing delimiter, no EOS at
+    the length limit, two answers).
     """
-    stated = _STATED_ANSWER.findall(completion)
-    return int(stated[-1]) if stated and len(stated[-1]) == 2 else None
-
-
-def reward_for_answer(completion: str, answer: int, delimiter: bool = True) -> float:
-    """Returns the paper's reward of ``completion`` for a question whose answer is ``answer``.
-
-    Right format means ``toy.parse_completion`` accepts the completion (one ``</think>`` right before the
-    single ``<ans>``, two digits, ``<eos>``); a bad format is any other completion, its answer recovered
-    by ``recovered_answer`` (e.g. a missing ``</think>``, no ``<eos>`` at the length limit, two answers).
-    """
-    well_formed = toy.parse_completion(completion, delimiter)
+    well_formed = world.parse_completion(completion, delimiter)
     if well_formed is not None:
-        return CORRECT if well_formed == answer else WRONG
-    return CORRECT_BAD_FORMAT if recovered_answer(completion) == answer else WRONG_BAD_FORMAT
+        return CORRECT if world.is_correct(problem, well_formed) else WRONG
+    return CORRECT_BAD_FORMAT if world.is_correct(problem, world.recovered_answer(completion)) else WRONG_BAD_FORMAT
 
 
 def paper_reward(completion: str, problem: toy.Problem, delimiter: bool = True) -> float:
-    """Returns the paper's reward (1, 0, -0.5 or -1) of a completion of ``problem``."""
-    return reward_for_answer(completion, problem.answer, delimiter)
+    """Returns the paper's reward (1, 0, -0.5 or -1) of a completion of a toy ``problem``."""
+    return world_reward(ToyWorld(), completion, problem, delimiter)
 
 
 class PaperReward:
-    """TRL reward function: decodes each rollout with its special tokens (TRL's text drops them) and scores it."""
+    """TRL reward function: decodes each rollout with its special tokens (TRL's text drops them) and scores it
+    against its question (the dataset's ``question`` column indexes ``problems``)."""
 
     __name__ = "paper_reward"  # TRL logs rewards under the function's name
 
-    def __init__(self, tokenizer, delimiter: bool = True):
-        self.tokenizer, self.delimiter = tokenizer, delimiter
+    def __init__(self, tokenizer, world: World, problems: list, delimiter: bool = True):
+        self.tokenizer, self.world, self.problems, self.delimiter = tokenizer, world, problems, delimiter
 
-    def __call__(self, prompts, completions, completion_ids, answer, **kwargs) -> list[float]:
+    def __call__(self, prompts, completions, completion_ids, question, **kwargs) -> list[float]:
         texts = [self.tokenizer.decode(ids, skip_special_tokens=False) for ids in completion_ids]
-        return [reward_for_answer(t, a, self.delimiter) for t, a in zip(texts, answer)]
+        return [world_reward(self.world, t, self.problems[q], self.delimiter) for t, q in zip(texts, question)]
 
 
 class AnswerAccuracy(PaperReward):
@@ -99,6 +91,26 @@ def support_indices(n_groups: int, group_size: int, support_n: int, generator) -
     picks = [g * group_size + torch.randperm(group_size, generator=generator)[:support_n].sort().values
              for g in range(n_groups)]
     return torch.cat(picks)  # (n_groups * support_n,)
+
+
+def rollouts(model, prompt_ids: list[list[int]], pad_id: int, eos_ids: list[int], max_new_tokens: int,
+             temperature: float, generator) -> list[list[int]]:
+    """Returns one sampled completion (token ids, up to and including its first EOS) per prompt: the GRPO rollouts,
+    by ``sampling.decode`` with the model in eval mode (no dropout while sampling), restored to training after."""
+    import torch
+
+    from .sampling import decode
+
+    width = max(len(ids) for ids in prompt_ids)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompt_ids], device=model.device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=model.device)
+    was_training = model.training
+    model.eval()
+    on_gpu = model.device.type == "cuda"  # sample in bfloat16 there, as evaluation does; the weights stay float32
+    with torch.no_grad(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+        out = decode(model, ids, mask, eos_ids, max_new_tokens, temperature, generator)
+    model.train(was_training)
+    return out
 
 
 def _select_rows(batch: dict, keep) -> dict:
@@ -140,7 +152,18 @@ def _grpo_trainer_class():
             # A generator of its own: the choice never shifts the sampling RNG, so at a given seed every
             # support size sees the same first group of rollouts.
             self.support_generator = torch.Generator().manual_seed(support_seed)
+            self.rollout_generator = torch.Generator().manual_seed(support_seed + 1)  # the rollouts' sampling RNG
             self.last_group: dict = {}  # the latest full group and the rows kept (for tests and inspection)
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+            # TRL's transformers path computes every rollout until the batch's longest one ends; sampling.decode
+            # lets finished rollouts leave the batch (the same sampling distribution, a fraction of the work).
+            if self.use_vllm or self.use_transformers_continuous_batching or images or multimodal_fields:
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            return rollouts(self.accelerator.unwrap_model(self.model_wrapped), prompt_ids, self._tokenizer.pad_token_id,
+                            self.eos_token_ids, self.max_completion_length, self.temperature,
+                            self.rollout_generator), None
 
         def _generate_and_score_completions(self, inputs):
             full = super()._generate_and_score_completions(inputs)
@@ -155,15 +178,18 @@ def _grpo_trainer_class():
     return SupportSetGRPOTrainer
 
 
-def grpo_config(params: GRPOParams, seed: int, output_dir: str, reward_weights: list[float] | None = None):
-    """Returns the TRL ``GRPOConfig`` of a run: one generation and one update per step, all on this machine."""
-    import torch
+def grpo_config(params: GRPOParams, seed: int, output_dir: str, reward_weights: list[float] | None = None,
+                device: str = "cpu"):
+    """Returns the TRL ``GRPOConfig`` of a run: one generation and one update per step, all on this machine
+    (on a GPU, the LLM world: float32 weights, bfloat16 autocast)."""
     from trl import GRPOConfig
+
+    from .sft import per_device_batch
 
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=params.steps,
-        per_device_train_batch_size=params.prompts_per_step * params.group_size,
+        per_device_train_batch_size=per_device_batch(params.prompts_per_step * params.group_size),
         gradient_accumulation_steps=1,  # the whole group is one micro-batch: "bnpo" then means all selected tokens
         steps_per_generation=1,
         num_iterations=1,
@@ -188,23 +214,22 @@ def grpo_config(params: GRPOParams, seed: int, output_dir: str, reward_weights: 
         disable_tqdm=True,
         seed=seed,
         data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=device == "cpu",
         dataloader_num_workers=0,
         # As in sft.py: TRL turns both on by default; on a 1M-parameter fp32 model they only cost time.
         gradient_checkpointing=False,
-        bf16=False,
+        bf16=device == "cuda",
     )
 
 
-def to_prompt_dataset(problems: list[toy.Problem]):
-    """Returns a ``datasets.Dataset`` of prompts (question + ``<think>``) and integer answers."""
+def to_prompt_dataset(world: World, problems: list):
+    """Returns a ``datasets.Dataset`` of prompts (up to the opening ``<think>``) and question indices."""
     from datasets import Dataset
 
-    prompts = [toy.render(p, toy.TrajectorySpec("answer_only")).prompt for p in problems]
-    return Dataset.from_dict({"prompt": prompts, "answer": [p.answer for p in problems]})
+    return Dataset.from_dict({"prompt": [world.prompt(p) for p in problems], "question": list(range(len(problems)))})
 
 
-def make_trainer(model, tokenizer, problems: list[toy.Problem], params: GRPOParams, seed: int, support_n: int,
+def make_trainer(model, tokenizer, problems: list, params: GRPOParams, seed: int, support_n: int,
                  output_dir: str, reward_funcs=None, delimiter: bool = True):
     """Returns the support-set GRPO trainer of a run.
 
@@ -218,11 +243,14 @@ def make_trainer(model, tokenizer, problems: list[toy.Problem], params: GRPOPara
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    world = world_for(sorted({p.family for p in problems}), tokenizer)
+    rewards = reward_funcs or [PaperReward(tokenizer, world, problems, delimiter),
+                               AnswerAccuracy(tokenizer, world, problems, delimiter)]
     trainer = _grpo_trainer_class()(
         model=model,
-        reward_funcs=reward_funcs or [PaperReward(tokenizer, delimiter), AnswerAccuracy(tokenizer, delimiter)],
-        args=grpo_config(params, seed, output_dir, None if reward_funcs else [1.0, 0.0]),
-        train_dataset=to_prompt_dataset(problems),
+        reward_funcs=rewards,
+        args=grpo_config(params, seed, output_dir, None if reward_funcs else [1.0, 0.0], model.device.type),
+        train_dataset=to_prompt_dataset(world, problems),
         processing_class=tokenizer,
         support_n=support_n,
         support_seed=seed,
@@ -236,7 +264,7 @@ HISTORY_KEYS = {"reward": "reward", "accuracy": "rewards/accuracy/mean", "reward
                 "frac_reward_zero_std": "frac_reward_zero_std", "completion_length": "completions/mean_length"}
 
 
-def train_grpo(model, tokenizer, problems: list[toy.Problem], params: GRPOParams, seed: int, support_n: int,
+def train_grpo(model, tokenizer, problems: list, params: GRPOParams, seed: int, support_n: int,
                delimiter: bool = True):
     """Returns (model, history) after ``params.steps`` GRPO steps on ``problems`` with the support-set mask.
 
@@ -266,9 +294,9 @@ class GRPOData:
     question_seed: int = 0  # the questions depend on this only, never on the run's seed
     delimiter: bool = True  # the format the reward asks for: trajectories closed by </think>
 
-    def problems(self) -> list[toy.Problem]:
-        return toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
-                                 test_fraction=self.test_fraction)
+    def problems(self) -> list:
+        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+                             test_fraction=self.test_fraction)
 
 
 @dataclass(frozen=True)
@@ -281,6 +309,7 @@ class GRPOJob:
     seed: int
     init: "TrainJob | GRPOJob"  # the job whose model this run starts from
     threads: int = 1  # torch threads: part of the key, since float sums (hence the model) depend on it
+    rollout_sampler: int = 2  # how rollouts are drawn (part of the key): 2 = ``rollouts`` (sampling.decode), 1 = TRL's
 
 
 def run_any(job: "TrainJob | GRPOJob", store: Store) -> Path:
@@ -292,6 +321,7 @@ def run_grpo_job(job: GRPOJob, store: Store) -> Path:
     """Returns the directory of the job's trained model (with ``history.json``), training it if missing."""
     import torch
 
+    from .devices import device_for, explain_oom
     from .models import load_model, save_model
 
     start = run_any(job.init, store)
@@ -300,9 +330,10 @@ def run_grpo_job(job: GRPOJob, store: Store) -> Path:
     torch.set_num_threads(job.threads)
 
     def make(tmp: Path) -> None:
-        model, tokenizer = load_model(start)
-        model, history = train_grpo(model, tokenizer, job.data.problems(), job.grpo, job.seed, job.support_n,
-                                    job.data.delimiter)
+        model, tokenizer = load_model(start, device=device_for(job.data.families))
+        with explain_oom():
+            model, history = train_grpo(model, tokenizer, job.data.problems(), job.grpo, job.seed, job.support_n,
+                                        job.data.delimiter)
         save_model(model, tokenizer, tmp)
         (tmp / "history.json").write_text(json.dumps(history))
 
@@ -339,7 +370,12 @@ def grpo_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPO
 
 
 def train(profile: Profile, jobs: list[GRPOJob], desc: str = "GRPO") -> list[Path]:
-    """Returns the model directories of GRPO ``jobs``, training the missing ones on ``profile.workers`` processes."""
+    """Returns the model directories of GRPO ``jobs``, training the missing ones on ``profile.workers`` processes (or,
+    with ``profile.gpus`` above 1, each one over that many GPUs)."""
+    if profile.gpus > 1:
+        from .experiment import launch_each
+
+        return launch_each(profile, jobs, desc)
     return run_grpo_jobs(jobs, Store(profile.cache_dir), workers=profile.workers, desc=desc)
 
 
@@ -351,6 +387,12 @@ def support_set_arms(profile: Profile) -> dict[str, tuple[str, int]]:
     return {**{f"sft_{s}": ("SFT", s) for s in sizes.sft_sizes}, **{f"grpo_{n}": ("GRPO", n) for n in sizes.grpo_sizes}}
 
 
+def support_families(profile: Profile) -> tuple[str, ...]:
+    """Returns the fine-tuning families whose questions have several valid trajectories: every toy family; in the
+    LLM world, all but gsm_symbolic (its worked solutions come in one order)."""
+    return tuple(f for f in profile.world.train_families if f != "gsm_symbolic")
+
+
 def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
     """Returns the SFT arm with ``size`` distinct trajectories per question, filled to max(sft_sizes) per question."""
     import dataclasses
@@ -359,7 +401,8 @@ def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
     from .training import SupportSetData
 
     spec = profile.support_set
-    job = sft_job(profile, spec.style, seed, steps=spec.steps, n_questions=spec.n_questions, orders_per_question=size)
+    job = sft_job(profile, spec.style, seed, steps=spec.steps, n_questions=spec.n_questions, orders_per_question=size,
+                  families=support_families(profile))
     fields = {f.name: getattr(job.data, f.name) for f in dataclasses.fields(job.data)}
     return dataclasses.replace(job, data=SupportSetData(**fields, sequences_per_question=max(spec.sft_sizes)),
                                train=dataclasses.replace(job.train, steps=spec.sft_steps))
@@ -368,14 +411,18 @@ def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
 def grpo_support_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None) -> GRPOJob:
     """Returns the GRPO arm whose loss takes ``support_n`` rollouts per group, on the SFT arms' questions."""
     spec = profile.support_set
-    return grpo_job(profile, support_n, seed, init=init, steps=spec.steps, n_questions=spec.n_questions)
+    return grpo_job(profile, support_n, seed, init=init, steps=spec.steps, n_questions=spec.n_questions,
+                    families=support_families(profile))
 
 
 def support_set_eval_profile(profile: Profile) -> Profile:
-    """Returns the profile whose ``in_domain`` test set has the experiment's difficulties (unseen questions)."""
+    """Returns the profile whose ``in_domain`` test set has the experiment's families and difficulties (unseen
+    questions)."""
     import dataclasses
 
     world = dataclasses.replace(profile.world, train_steps=profile.support_set.steps)
+    if world.kind == "llm":
+        world = dataclasses.replace(world, families=support_families(profile) + world.held_out_families)
     return dataclasses.replace(profile, world=world)
 
 

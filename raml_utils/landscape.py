@@ -51,7 +51,7 @@ def _nbytes(tensors) -> int:
 def direction(param: torch.Tensor, seed: int, index: int, axis: int, normalisation: str) -> torch.Tensor:
     """Returns a random direction for one weight tensor, normalised to it (regenerated identically from the seed)."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + index * 2 + axis)
-    d = torch.randn(param.shape, generator=gen, dtype=param.dtype)
+    d = torch.randn(param.shape, generator=gen, dtype=param.dtype).to(param.device)  # drawn on the CPU: any device
     w = param.detach()
     if normalisation == "filter":  # each output row ("filter") gets the norm of the same row of the weights
         d *= w.flatten(1).norm(dim=1).view(-1, *[1] * (w.ndim - 1)) / (d.flatten(1).norm(dim=1).view(-1, *[1] * (w.ndim - 1)) + 1e-10)
@@ -90,7 +90,7 @@ def answer_logprobs(model, items: list[ProbeInput], cuts: list[int] | None = Non
     ``params`` replaces some parameters functionally (``torch.func.functional_call``) so that gradients
     reach a displacement; default: the model's own.
     """
-    ids, mask, positions, _ = _batch(items, cuts)
+    ids, mask, positions, _ = (t.to(model.device) for t in _batch(items, cuts))
     if params is None:
         logits = model(input_ids=ids, attention_mask=mask).logits
     else:
@@ -104,7 +104,7 @@ def answer_loss(model, items: list[ProbeInput]) -> float:
     """Returns the mean answer NLL over ``items`` with no trajectory (prompt, suffix, answer)."""
     _, _, _, answers = _batch(items, None)
     logp = answer_logprobs(model, items)
-    return float(-logp.gather(-1, answers[..., None]).mean())
+    return float(-logp.gather(-1, answers.to(logp.device)[..., None]).mean())
 
 
 # --- Li et al.'s random plane ----------------------------------------------------------------------
@@ -168,7 +168,7 @@ def fit_path(model, item: ProbeInput, cuts: list[int], steps: int, lr: float, no
     theta = {n: p.detach() for n, p in params.items()}
     delta = {n: torch.zeros_like(p, requires_grad=True) for n, p in theta.items()}
     opt = torch.optim.Adam(delta.values(), lr=lr)
-    answers = torch.tensor([item.answer])
+    answers = torch.tensor([item.answer], device=model.device)
     points, losses, targets, kls = [], [], [], []
     for cut in cuts:
         with torch.no_grad():
@@ -185,7 +185,7 @@ def fit_path(model, item: ProbeInput, cuts: list[int], steps: int, lr: float, no
             logp = answer_logprobs(model, [item], params={n: theta[n] + delta[n] for n in names})
             kls.append(float((target.exp() * (target - logp)).sum(-1).sum()))
             losses.append(float(-logp.gather(-1, answers[..., None]).mean()))
-            points.append(torch.cat([delta[n].detach().flatten() for n in names]).numpy().copy())
+            points.append(torch.cat([delta[n].detach().flatten() for n in names]).cpu().numpy().copy())
     return Path(list(cuts), np.stack(points), np.array(losses), np.array(targets), np.array(kls), names,
                 [tuple(theta[n].shape) for n in names])
 
@@ -219,17 +219,21 @@ def _orthogonal_steps_explained(step_norms: np.ndarray) -> float:
 def path_plane(model, path: Path, items: list[ProbeInput], grid: int, margin: float = 0.25) -> PathProjection:
     """Returns the path projected on its top-2 principal directions, over the answer loss on that plane."""
     mean = path.displacements.mean(0)
-    centred = path.displacements - mean
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    var = s ** 2
+    centred = path.displacements - mean  # (m, D)
+    # The principal directions from the m x m Gram matrix (m points, D ~ 1e6-1e8 parameters): the SVD's right
+    # singular vectors without a LAPACK pass over an m x D matrix (23 s for D = 1e8), summed in float64 by blocks.
+    gram = sum(block.T @ block for block in (centred[:, i:i + 2**22].astype(np.float64).T
+                                             for i in range(0, centred.shape[1], 2**22)))
+    var, u = np.linalg.eigh(gram)  # ascending
+    var, u = np.clip(var[::-1], 0, None), u[:, ::-1]
     explained = var[:2] / var.sum() if var.sum() > 0 else np.full(2, np.nan)
-    basis = vt[:2]  # (2, D), unit rows
+    basis = (u[:, :2].T.astype(np.float32) @ centred) / np.sqrt(np.maximum(var[:2], 1e-300))[:, None]  # (2, D)
     coords = centred @ basis.T  # (m, 2)
     span = np.abs(coords).max(0) * (1 + margin) + 1e-8
     xs, ys = np.linspace(-span[0], span[0], grid), np.linspace(-span[1], span[1], grid)
     params = moving_parameters(model)
     sizes = [int(np.prod(sh)) for sh in path.shapes]
-    chunks = lambda v: dict(zip(path.names, torch.from_numpy(v.astype(np.float32)).split(sizes)))  # noqa: E731
+    chunks = lambda v: dict(zip(path.names, torch.from_numpy(v.astype(np.float32)).to(model.device).split(sizes)))  # noqa: E731
     centre, u1, u2 = chunks(mean), chunks(basis[0]), chunks(basis[1])
     loss = np.zeros((grid, grid))
     with restored(params) as theta:

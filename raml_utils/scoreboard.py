@@ -36,7 +36,12 @@ REPRODUCED, NOT_REPRODUCED, MIXED = stats.REPRODUCED, stats.NOT_REPRODUCED, stat
 NOT_RUN = "not run"
 STALE = "stale"
 NOT_PRE_REGISTERED = "not pre-registered"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, MIXED, NOT_RUN, STALE, NOT_PRE_REGISTERED)
+NO_SIGNAL = "not run in the LLM world"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, MIXED, NOT_RUN, STALE, NOT_PRE_REGISTERED, NO_SIGNAL)
+
+# Contrasts whose arms run on-policy RL from the base model: in the LLM world they mean something only where the
+# base gets a share of the fine-tuning questions right (notebook 00's signal band); claim -> arm-name prefixes.
+RL_FROM_BASE = {"C4": ("zero_rl",), "C6": ("grpo_",)}
 
 # How to read each verdict; shown under every rendering of the scoreboard.
 VERDICT_HELP = {
@@ -46,11 +51,13 @@ VERDICT_HELP = {
     NOT_RUN: "no usable result: the notebook is not written, not run under this profile, or its last run failed",
     STALE: "the metrics were produced under other params than the current profile's; rerun the notebook",
     NOT_PRE_REGISTERED: "measured, but the frozen plan (params/claims.yaml) has no rule for it",
+    NO_SIGNAL: "the LLM world's base model gets no fine-tuning (family, level) right often enough for on-policy RL "
+               "to have signal (notebook 00's pass@n band), so the RL arms' numbers are not used",
 }
 
 # One colour per verdict, for the report's badges and the interval figure.
 VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#cf222e", MIXED: "#9a6700",
-                   NOT_RUN: "#6e7781", STALE: "#8250df", NOT_PRE_REGISTERED: "#0969da"}
+                   NOT_RUN: "#6e7781", STALE: "#8250df", NOT_PRE_REGISTERED: "#0969da", NO_SIGNAL: "#57606a"}
 
 # The notebook that the design (STUDY_DESIGN.md section 4) gives each claim: where a row points before any
 # notebook has reported the claim. A notebook that reports a claim is found from its metrics, wherever it is.
@@ -337,11 +344,43 @@ def proposition_row(records: list[NotebookRecord], profile: Profile) -> Row:
                "instances per setting and context length)")
 
 
+def no_signal_note(records: list[NotebookRecord], profile: Profile) -> str | None:
+    """Returns why on-policy RL from the base has no signal in the LLM world (notebook 00's measured pass rates), or
+    None where it has some, in the toy world, or while notebook 00 has no usable result (then nothing is hidden)."""
+    if profile.world.kind != "llm":
+        return None
+    world = next((r for r in records if r.usable and r.name.startswith("00_")), None)
+    m = (world.metrics or {}).get("measurements", {}) if world else {}
+    if "trainable_cells" not in m or m["trainable_cells"]:
+        return None
+    lo, hi = m["signal_band"]
+    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n']:.2f}" for c in m["signal"]
+                      if c["family"] in profile.world.train_families)
+    return (f"the base's pass@n on the fine-tuning questions ({rates}) lies outside {lo:.0%}-{hi:.0%} everywhere "
+            f"(notebook 00): GRPO from the base would see groups with one reward, so its arms are not used")
+
+
+def without_rl_from_base(row: Row, note: str) -> Row:
+    """Returns ``row`` with its RL-from-base contrasts set aside (``RL_FROM_BASE``): the claim is not run in the LLM
+    world if they were all it had, else its verdict comes from the other primary contrasts."""
+    prefixes = RL_FROM_BASE[row.claim]
+    rl = lambda c: any(a.startswith(p) for a in c.arms for p in prefixes)  # noqa: E731
+    others = tuple(c for c in row.contrasts if not rl(c))
+    kept = [c for c in others if c.primary]
+    if not kept:
+        return replace(row, measurement="", verdict=NO_SIGNAL, note=note, contrasts=others)
+    verdicts = list(dict.fromkeys(c.verdict for c in kept))
+    return replace(row, measurement="; ".join(c.text() for c in kept), verdict=verdicts[0] if len(verdicts) == 1
+                   else MIXED, note=f"RL arms set aside: {note}", contrasts=others)
+
+
 def collect(profile_dir: Path, profile: Profile, notebooks_dir: Path = NOTEBOOKS_DIR) -> Scoreboard:
     """Returns the scoreboard of ``profile`` from the metrics under ``profile_dir`` (outputs/<profile>/)."""
     records = read_notebooks(profile_dir, profile, notebooks_dir)
     plan = load_claims()["claims"]
     rows = [claim_row(c, plan[c], records, profile) for c in CLAIM_IDS]
+    if note := no_signal_note(records, profile):
+        rows = [without_rl_from_base(r, note) if r.claim in RL_FROM_BASE else r for r in rows]
     rows.insert(2, proposition_row(records, profile))  # after C1, C2: notebook 01's third result
     return Scoreboard(profile.name, params_hash(profile), tuple(rows), tuple(records))
 

@@ -21,13 +21,29 @@ from .worlds.toy import Rendered
 LOGGING_STEPS = 10  # loss (and gradient norm) logged every this many optimizer steps
 
 
+def processes() -> int:
+    """Returns how many training processes share each step: the ``WORLD_SIZE`` that ``accelerate launch`` sets, or 1."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_device_batch(batch: int, parts: int = 1) -> int:
+    """Returns each process's share of a ``batch`` split into ``parts`` micro-batches, or fails saying what to change."""
+    n = processes()
+    if batch % (parts * n):
+        raise ValueError(f"a batch of {batch} sequences cannot be split into {parts} micro-batches on each of {n} "
+                         f"processes: make the batch size a multiple of {parts * n}")
+    return batch // (parts * n)
+
+
 def encode_example(rendered: Rendered, tokenizer) -> dict[str, list[int]]:
     """Returns ``input_ids`` and ``completion_mask`` (1 = token in the loss) of one training sequence."""
     pieces = [
         (rendered.prompt, 0),
         (rendered.trajectory, 1),
         (rendered.suffix, 0 if rendered.forced else 1),
-        (rendered.answer + tokenizer.eos_token, 1),
+        (rendered.answer + rendered.end, 1),
     ]
     input_ids, mask = [], []
     for text, in_loss in pieces:
@@ -45,14 +61,17 @@ def to_dataset(examples: list[Rendered], tokenizer):
     return Dataset.from_dict({key: [row[key] for row in rows] for key in ("input_ids", "completion_mask")})
 
 
-def sft_config(train: TrainParams, seed: int, output_dir: str):
-    """Returns the TRL ``SFTConfig`` of a run: the same knobs for every arm, logging every 10 steps."""
+def sft_config(train: TrainParams, seed: int, output_dir: str, device: str = "cpu"):
+    """Returns the TRL ``SFTConfig`` of a run: the same knobs for every arm, logging every 10 steps.
+
+    On a GPU (the LLM world) the weights stay float32 and the forward pass runs in bfloat16 autocast.
+    """
     from trl import SFTConfig
 
     return SFTConfig(
         output_dir=output_dir,
         max_steps=train.steps,
-        per_device_train_batch_size=train.batch_size // train.micro_batches,
+        per_device_train_batch_size=per_device_batch(train.batch_size, train.micro_batches),
         gradient_accumulation_steps=train.micro_batches,
         learning_rate=train.learning_rate,
         lr_scheduler_type="cosine",
@@ -60,19 +79,19 @@ def sft_config(train: TrainParams, seed: int, output_dir: str):
         weight_decay=train.weight_decay,
         completion_only_loss=True,
         max_length=None,  # toy sequences are short; never truncate a trajectory silently
-        logging_steps=LOGGING_STEPS,
+        logging_steps=min(LOGGING_STEPS, train.steps),  # a run shorter than the interval still logs its loss
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,  # notebooks show one bar per sweep instead of one per run
         seed=seed,
         data_seed=seed,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=device == "cpu",
         dataloader_num_workers=0,
         train_sampling_strategy="batch_rebalance" if train.micro_batches > 1 else "random",
         # TRL's SFTConfig turns both on by default: recomputing activations costs ~40% of a step on a
         # 1M-parameter model that fits anywhere, and bf16 autocast on CPU is slower and changes numerics.
         gradient_checkpointing=False,
-        bf16=False,
+        bf16=device == "cuda",
     )
 
 
@@ -105,7 +124,7 @@ def train_sft(model, tokenizer, examples: list[Rendered], train: TrainParams, se
     with tempfile.TemporaryDirectory() as tmp:
         trainer = _seeded_trainer_class()(
             model=model,
-            args=sft_config(train, seed, tmp),
+            args=sft_config(train, seed, tmp, model.device.type),
             train_dataset=to_dataset(examples, tokenizer),
             processing_class=tokenizer,
         )

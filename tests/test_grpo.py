@@ -11,7 +11,7 @@ from raml_utils.cache import Store
 from raml_utils.models import ModelConfig, build_model, load_model
 from raml_utils.params import GRPOParams, ModelParams, TrainParams
 from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history, run_job
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
 
 PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), steps=(3,))[0]
 GOOD = toy.render(PROBLEM).completion  # trajectory </think><ans>dd<eos>
@@ -50,8 +50,8 @@ def test_trl_reward_function_decodes_special_tokens():
     ids = [tok(c, add_special_tokens=False)["input_ids"] for c in (GOOD, TRAJ + "<ans>" + ANSWER + "<eos>")]
     # TRL's own text drops special tokens: the function must score the ids, not ``completions``.
     stripped = [tok.decode(i, skip_special_tokens=True) for i in ids]
-    rewards = grpo.PaperReward(tok)(prompts=["", ""], completions=stripped, completion_ids=ids,
-                                    answer=[PROBLEM.answer] * 2)
+    rewards = grpo.PaperReward(tok, ToyWorld(), [PROBLEM])(prompts=["", ""], completions=stripped, completion_ids=ids,
+                                                          question=[0, 0])
     assert rewards == [1.0, -0.5]
 
 
@@ -177,7 +177,7 @@ def test_logged_accuracy_has_weight_zero_the_update_is_the_paper_reward_alone(tm
     model, tokenizer = load_model(run_job(sft, Store(tmp_path)))
     problems = job.data.problems()
     states = []
-    for reward_funcs in (None, [grpo.PaperReward(tokenizer)]):  # default: paper reward + accuracy at weight 0
+    for reward_funcs in (None, [grpo.PaperReward(tokenizer, ToyWorld(), problems)]):  # default: paper reward + accuracy at weight 0
         trainer = grpo.make_trainer(copy.deepcopy(model).train(), tokenizer, problems, job.grpo, job.seed,
                                     job.support_n, str(tmp_path / "run"), reward_funcs=reward_funcs)
         trainer.train()

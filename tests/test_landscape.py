@@ -20,7 +20,7 @@ def model(tokenizer):
 
 
 def items(tokenizer, n=3):
-    return [probe.toy_probe_input(tokenizer, toy.render(p)) for p in toy.make_problems(n, "test", seed=0)]
+    return [probe.rendered_probe_input(tokenizer, toy.render(p)) for p in toy.make_problems(n, "test", seed=0)]
 
 
 def snapshot(model):

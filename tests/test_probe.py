@@ -8,7 +8,7 @@ import torch
 
 from raml_utils import probe
 from raml_utils.models import ModelConfig, build_model
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def model(tokenizer):
 
 def item_of(tokenizer, family="vars", k=4, spec=toy.TrajectorySpec("long")):
     p = toy.make_problems(1, "test", seed=1, families=(family,), steps=(k,))[0]
-    return probe.toy_probe_input(tokenizer, toy.render(p, spec))
+    return probe.rendered_probe_input(tokenizer, toy.render(p, spec))
 
 
 @pytest.mark.parametrize("family", toy.FAMILIES)
@@ -52,8 +52,8 @@ def test_probe_on_a_random_token_trajectory_and_chosen_cuts(tokenizer):
 def test_step_split_of_free_text_matches_the_rendered_steps(tokenizer):
     p = toy.make_problems(1, "test", seed=2, families=("vars",), steps=(3,))[0]
     r = toy.render(p)
-    assert probe.split_steps(r.trajectory, probe.step_terminator()) == r.steps
-    item = probe.toy_probe_input(tokenizer, r)
+    assert probe.split_steps(r.trajectory, probe.step_terminator(ToyWorld())) == r.steps
+    item = probe.rendered_probe_input(tokenizer, r)
     assert item.step_ends[-1] == len(item.trajectory) and len(item.step_ends) == len(r.steps)
 
 

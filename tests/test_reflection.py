@@ -36,7 +36,7 @@ def test_reflection_token_sits_between_the_wrong_step_and_its_correction(tokeniz
     for p in toy.make_problems(12, "test", seed=3, families=toy.FAMILIES, steps=(2, 3, 4)):
         spec = reflection.reflection_spec(p, rng)
         rendered = toy.render(p, spec)
-        item = probe.toy_probe_input(tokenizer, rendered)
+        item = probe.rendered_probe_input(tokenizer, rendered)
         tokens = tokenizer.convert_ids_to_tokens(list(item.trajectory))
         at = reflection.reflection_positions(tokens)
         assert len(at) == 1 and tokens[at[0] - 1] == ";"  # right after the wrong step ends
@@ -63,7 +63,7 @@ def test_delimiter_free_rendering_parses_only_in_its_own_format(tokenizer):
         assert toy.parse_completion(without.completion, delimiter=False) == p.answer
         assert toy.parse_completion(without.completion, delimiter=True) is None
         assert toy.parse_completion(toy.render(p).completion, delimiter=False) is None
-        item = probe.toy_probe_input(tokenizer, without)
+        item = probe.rendered_probe_input(tokenizer, without)
         assert tokenizer.convert_ids_to_tokens(list(item.suffix)) == [toy.ANSWER]
 
 
@@ -117,15 +117,15 @@ def test_arms_share_notebook_02s_long_model_and_differ_in_one_field_each():
                    (b.train, b.seed, b.init, b.data.n_questions, b.data.question_seed)
 
 
-def test_toy_reflection_records_probe_the_same_text_for_every_model(tokenizer, model):
+def test_reflection_records_probe_the_same_text_for_every_model(tokenizer, model):
     problems = toy.make_problems(3, "test", seed=8, steps=(2, 3))
-    records = reflection.toy_reflection_records(model, tokenizer, problems)
+    records = reflection.reflection_records(model, tokenizer, problems)
     other = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, 6).eval()
-    again = reflection.toy_reflection_records(other, tokenizer, problems)
+    again = reflection.reflection_records(other, tokenizer, problems)
     for r, s in zip(records, again):
         assert r["tokens"] == s["tokens"] and r["curve"] != s["curve"]
         assert len(r["curve"]) == len(r["tokens"]) + 1 and r["classes"].count("reflection") == 1
-        item = probe.toy_probe_input(tokenizer, toy.render(problems[r["question"]],
+        item = probe.rendered_probe_input(tokenizer, toy.render(problems[r["question"]],
                                                            toy.TrajectorySpec("reflection", reflection=(r["reflection_step"], 1))))
         assert len(item.trajectory) == len(r["tokens"])
 
@@ -137,7 +137,7 @@ def test_delimiter_records_score_the_model_in_its_own_format(tokenizer, model):
         records = reflection.delimiter_records(model, tokenizer, problems, delimiter, 2, params, seed=0)
         assert [r["kind"] for r in records].count("sampled") == 4 and len(records) == 6
         ref = records[0]
-        item = probe.toy_probe_input(tokenizer, toy.render(problems[0], toy.TrajectorySpec("long", delimiter=delimiter)))
+        item = probe.rendered_probe_input(tokenizer, toy.render(problems[0], toy.TrajectorySpec("long", delimiter=delimiter)))
         assert ref["curve"] == pytest.approx(probe.inner_loop_curve(model, item).tolist())
     frame = reflection.curve_frame(records, fall_threshold=0.1, curve_points=5)
     assert isinstance(frame, pd.DataFrame) and len(frame.curve[0]) == 5

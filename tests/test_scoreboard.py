@@ -291,3 +291,38 @@ def test_readme_without_markers_is_refused_unchanged(dirs, tmp_path):
     assert result.returncode == 2
     assert "<!-- scoreboard:start -->" in result.stderr and "found 0 and 0" in result.stderr
     assert readme.read_text() == "# Title\n"
+
+
+def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
+    """No (family, level) with the base's pass@n in the band: C4 (zero-RL) is 'not run in the LLM world', with the
+    measured rates; C6 keeps its SFT contrast only; claims without RL from the base are untouched."""
+    llm = load_profile("smoke_llm")
+    profile_dir = tmp_path / "outputs" / llm.name
+    (tmp_path / "notebooks").mkdir()
+    signal = [{"family": "gsm_symbolic", "k": 2, "pass_at_n": 0.0}, {"family": "chain_sum", "k": 2, "pass_at_n": 0.03}]
+
+    def write(name, claims, measurements=None):
+        folder = profile_dir / name
+        folder.mkdir(parents=True)
+        folder.joinpath("metrics.json").write_text(json.dumps(
+            {"schema": 1, "notebook": name, "profile": llm.name, "params_hash": params_hash(llm), "code_commit": "x",
+             "claims": claims, "measurements": measurements or {}}))
+        folder.joinpath("status.json").write_text(json.dumps({"status": "ok", "wall_s": 1.0, "error": None}))
+
+    write("00_world", [], {"trainable_cells": [], "signal_band": [0.1, 0.6], "signal": signal})
+    write("05_sft_then_rl", [claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.5, 0.4, 0.6, "reproduced"),
+                             claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.0, -0.01, 0.01, "not reproduced")])
+    write("03_support_set_size", [claim("C6", "pass_at_k", ("sft_8", "sft_1"), 0.2, 0.1, 0.3, "reproduced"),
+                                  claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), -0.2, -0.3, -0.1, "not reproduced")])
+    board = sb.collect(profile_dir, llm, tmp_path / "notebooks")
+    c4, c5, c6 = (row(board, c) for c in ("C4", "C5", "C6"))
+    assert c4.verdict == sb.NO_SIGNAL and "chain_sum k=2: 0.03" in c4.note and c4.measurement == ""
+    assert c6.verdict == "reproduced" and "grpo" not in c6.measurement and "RL arms set aside" in c6.note
+    assert c5.verdict == "not reproduced"
+    # With signal somewhere, nothing is set aside.
+    (profile_dir / "00_world" / "metrics.json").write_text(json.dumps(
+        {"schema": 1, "notebook": "00_world", "profile": llm.name, "params_hash": params_hash(llm), "code_commit": "x",
+         "claims": [], "measurements": {"trainable_cells": [{"family": "chain_sum", "k": 2}],
+                                        "signal_band": [0.1, 0.6], "signal": signal}}))
+    board = sb.collect(profile_dir, llm, tmp_path / "notebooks")
+    assert row(board, "C4").verdict == "reproduced" and row(board, "C6").verdict == sb.MIXED

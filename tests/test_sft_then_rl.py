@@ -10,6 +10,7 @@ from raml_utils.base_model import base_job
 from raml_utils.cache import Store
 from raml_utils.params import load_profile
 from raml_utils.training import TrainJob
+from raml_utils.worlds import ToyWorld
 
 PROFILES = ["smoke", "cpu"]
 
@@ -44,7 +45,7 @@ def test_every_arm_trains_on_the_same_questions(name):
     P = load_profile(name)
     arms = sft_then_rl.arm_jobs(P, P.seeds[0])
     sft_prompts = {r.prompt for r in arms["sft"].data.examples()}
-    rl_prompts = set(grpo.to_prompt_dataset(arms["zero_rl"].data.problems())["prompt"])
+    rl_prompts = set(grpo.to_prompt_dataset(ToyWorld(), arms["zero_rl"].data.problems())["prompt"])
     assert len(sft_prompts) == P.sft_questions and sft_prompts == rl_prompts
 
 

@@ -109,8 +109,13 @@ class Rendered:
         return "".join(self.steps)
 
     @property
+    def end(self) -> str:
+        """What closes the answer: the end-of-sequence token."""
+        return EOS
+
+    @property
     def completion(self) -> str:
-        return self.trajectory + self.suffix + self.answer + EOS
+        return self.trajectory + self.suffix + self.answer + self.end
 
     @property
     def text(self) -> str:
@@ -391,6 +396,18 @@ def parse_completion(completion: str, delimiter: bool = True) -> int | None:
     if THINK in trajectory or len(answer) != 2 or not answer.isdigit():
         return None
     return int(answer)
+
+
+_STATED_ANSWER = re.compile(re.escape(ANSWER) + r"(\d+)")
+
+
+def recovered_answer(completion: str) -> int | None:
+    """Returns the answer a completion states even if malformed: the digits right after its last ``<ans>``.
+
+    The digit run must be exactly two digits (``<ans>421`` states 421, not 42); no marker means no answer.
+    """
+    stated = _STATED_ANSWER.findall(completion)
+    return int(stated[-1]) if stated and len(stated[-1]) == 2 else None
 
 
 def trajectory_of(completion: str) -> str:

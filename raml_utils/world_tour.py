@@ -1,0 +1,112 @@
+"""What notebook 00 shows of a world: its families, styles and orders, its tokenizer, and what the base model can do.
+
+The same calls serve both worlds; only the base-model measurements differ in what they compare against: the toy
+world's pre-registered correct-trajectory target, the LLM world's signal band for training (issue: pass@n of the
+base between about 10% and 60%, or GRPO's groups all get the same reward).
+"""
+
+from __future__ import annotations
+
+import random
+
+from . import experiment
+from .base_model import base_model_path
+from .metrics import pass_at_k_per_question
+from .params import Profile
+from .worlds import make_problems, toy, world_of
+
+SIGNAL_BAND = (0.10, 0.60)  # pass@n of the base in which a (family, level) gives training signal (LLM world)
+
+
+def tokenizer_of(profile: Profile):
+    """Returns the world's tokenizer: the toy world's character tokenizer, or the pretrained base model's."""
+    if profile.world.kind == "toy":
+        return toy.build_tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base_model_path(profile))
+
+
+def middle(levels: tuple[int, ...]) -> int:
+    return levels[len(levels) // 2]
+
+
+def families_table(profile: Profile) -> "pd.DataFrame":
+    """Returns one question of every family at a middle training difficulty: question, answer, difficulty."""
+    import pandas as pd
+
+    k = middle(profile.world.train_steps)
+    rows = []
+    for family in profile.world.families:
+        p = make_problems(1, "train", seed=7, families=(family,), steps=(k,))[0]
+        question = p.question() if profile.world.kind == "toy" else p.question
+        answer = f"{p.answer:02d}" if profile.world.kind == "toy" else p.answer
+        rows.append({"family": family, "question": question, "answer": answer, "k": p.k,
+                     "fine-tuned on": family in profile.world.train_families})
+    return pd.DataFrame(rows)
+
+
+def style_examples(profile: Profile, tokenizer) -> "pd.DataFrame":
+    """Returns one question of the first fine-tuning family written in every trajectory style."""
+    return experiment.style_examples(profile, profile.world.train_families[0], middle(profile.world.train_steps),
+                                     tokenizer)
+
+
+def order_examples(profile: Profile, tokenizer, n: int = 3) -> list[str]:
+    """Returns one question written with ``n`` of its distinct valid trajectories (step orders), short style."""
+    world = world_of(profile.world, tokenizer)
+    family = next((f for f in profile.world.train_families if f != "gsm_symbolic"), profile.world.train_families[0])
+    k = max(profile.world.train_steps) if profile.world.kind == "llm" else 4
+    q = make_problems(1, "train", seed=3, families=(family,), steps=(k,))[0]
+    return [world.render(q, toy.TrajectorySpec("short", order)).completion
+            for order in world.distinct_orders(q, n, random.Random(0))]
+
+
+def signal_table(frame, result, problems, n: int) -> "pd.DataFrame":
+    """Returns, per (family, difficulty): greedy accuracy, sample accuracy, pass@n (n = all samples, at least one of
+    them right) and whether pass@n lies in ``SIGNAL_BAND``."""
+    table = frame.assign(pass_at_n=pass_at_k_per_question(result.sample_correct, n)).groupby(["family", "k"])
+    out = table[["greedy_accuracy", "accuracy", "pass_at_n", "correct_trajectory_rate"]].mean()
+    out["questions"] = table.size()
+    out["in_signal_band"] = out.pass_at_n.between(*SIGNAL_BAND)
+    return out
+
+
+def base_measurements(profile: Profile, frame, signal, n_parameters: int, target: dict) -> dict:
+    """Returns notebook 00's measurements of the base model (what later notebooks' RL starts from)."""
+    world = profile.world
+    out = {"base_parameters": n_parameters, "base_greedy_accuracy": float(frame.greedy_accuracy.mean()),
+           "base_accuracy_by_family_k": frame.groupby(["family", "k"]).greedy_accuracy.mean().unstack().round(4).to_dict(),
+           "signal": signal.reset_index().round(4).to_dict(orient="records")}
+    if world.kind == "llm":
+        train = signal[signal.index.get_level_values("family").isin(world.train_families)]
+        usable = train[train.in_signal_band].reset_index()[["family", "k"]].to_dict(orient="records")
+        return out | {"signal_band": SIGNAL_BAND, "trainable_cells": usable,
+                      "train_pass_at_n": float(train.pass_at_n.mean())}
+    mid = frame[frame.k.isin(world.train_steps) & (frame.k > max(world.easy_steps))]
+    rate = float(mid.correct_trajectory_rate.mean())
+    return out | {
+        "mid_difficulty_steps": sorted(mid.k.unique().tolist()),
+        "mid_correct_trajectory_rate": rate,
+        "mid_sample_accuracy": float(mid.accuracy.mean()),
+        "mid_pass_at_k": float(mid.pass_at_k.mean()),
+        "chance_accuracy": 1 / toy.MOD,
+        "chance_pass_at_k": 1 - (1 - 1 / toy.MOD) ** profile.eval.k,
+        "trajectory_rate_target": target,
+        "trajectory_rate_in_target": bool(target["min"] <= rate <= target["max"]),
+    }
+
+
+def base_sentence(profile: Profile, m: dict) -> str:
+    """Returns the one-line reading of ``base_measurements``."""
+    if profile.world.kind == "llm":
+        cells = ", ".join(f"{c['family']} k={c['k']}" for c in m["trainable_cells"]) or "none"
+        return (f"fine-tuning families: mean pass@n {m['train_pass_at_n']:.3f}; (family, level) cells with pass@n in "
+                f"{m['signal_band'][0]:.0%}-{m['signal_band'][1]:.0%} (real signal for RL and rejection sampling): "
+                f"{cells}")
+    inside = "inside" if m["trajectory_rate_in_target"] else "OUTSIDE"
+    t = m["trajectory_rate_target"]
+    return (f"mid difficulty (k in {m['mid_difficulty_steps']}): correct-trajectory rate "
+            f"{m['mid_correct_trajectory_rate']:.3f} (pre-registered target {t['min']}-{t['max']}: {inside}); sample "
+            f"accuracy {m['mid_sample_accuracy']:.3f}, Pass@{profile.eval.k} {m['mid_pass_at_k']:.3f} vs chance "
+            f"{m['chance_pass_at_k']:.3f}")

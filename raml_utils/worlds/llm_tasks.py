@@ -1,0 +1,474 @@
+"""The LLM world's questions: reasoning-gym families at set difficulty levels, their worked solutions written in
+the study's trajectory styles, and answers checked by reasoning-gym's own scorer.
+
+Each family gives a question, its answer and the *steps* of a worked solution, one calculation each:
+
+- ``gsm_symbolic``: GSM8K-style word problems; a step is one line of the generator's worked solution
+  (``metadata['answer_cot']`` without its ``#### N`` line); the level is the number of lines (one order only);
+- ``chain_sum``: ``level`` additions and subtractions of two-digit numbers; a step applies one operation to the
+  running total; the operations may be applied in any order (``level!`` distinct valid trajectories);
+- ``leg_counting``: ``level`` kinds of animals; a step counts one kind's legs and adds them to the running total;
+  any order of the kinds is valid;
+- ``letter_counting``: how often a letter occurs in a span of ``level`` words; a step counts one word (any order).
+
+Styles mirror the toy world's: ``answer_only`` (no trajectory), ``short`` (each calculation as an equation; the
+gsm solution as given), ``long`` (each calculation spelled out in words and checked by its inverse), ``padded``
+(short, padded with neutral filler to the long style's length), ``reflection`` (one step first written with a
+wrong result, whose check fails, then "Wait, ..." and the step redone), ``compressed`` (the results only).
+
+Nothing generated is written to disk: gsm_symbolic's templates derive from a dataset licensed non-commercial,
+no-derivatives.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+
+from . import toy
+
+FAMILIES = ("gsm_symbolic", "chain_sum", "leg_counting", "letter_counting")
+STYLES = toy.STYLES  # the same six styles as the toy world
+INSTRUCTION = "Reason step by step, then give the final answer as \\boxed{answer}."
+THINK, END_THINK = "<think>\n", "\n</think>"  # plain text here: SmolLM2's vocabulary has no thinking markers
+ANSWER_SUFFIX = "\n\n**Final Answer**\n\\boxed{"  # what the paper appends after every prefix before the answer
+ANSWER_END = "}"
+REFLECTION = "Wait, that check fails. Let me redo this step.\n"
+FILLER = " ."  # neutral filler of the padded style
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reasoning-gym question (a task, in the paper's terms) with what its scorer needs."""
+
+    family: str
+    level: int  # difficulty: the number of calculation steps of its worked solution
+    question: str
+    answer: str
+    entry: str  # the reasoning-gym entry (question, answer, metadata) as JSON: its scorer reads it
+
+    @property
+    def k(self) -> int:  # the toy world's name for the difficulty, read by tables and plots
+        return self.level
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}:{self.question}"
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(self.entry)["metadata"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One calculation of a worked solution; ``{r}`` in the templates stands for its result."""
+
+    short: str  # e.g. "42 - 25 = {r}"
+    long: str  # e.g. "Take 25 away from 42: 42 - 25 = {r}. Check: {r} + 25 = 42."
+    result: str  # e.g. "17"
+
+    def text(self, style: str, result: str | None = None) -> str:
+        r = self.result if result is None else result
+        if style == "compressed":
+            return r + "\n"
+        if style == "padded":
+            n_fill = max(0, (len(self.long) - len(self.short)) // len(FILLER))
+            return self.short.replace("{r}", r).replace("=", "=" + FILLER * n_fill, 1) + "\n"
+        return (self.long if style == "long" else self.short).replace("{r}", r) + "\n"
+
+
+# --- problem generation ------------------------------------------------------------------------------------------
+
+LEVELS = {"gsm_symbolic": (2, 3, 4, 5), "chain_sum": tuple(range(1, 9)), "leg_counting": tuple(range(1, 9)),
+          "letter_counting": tuple(range(1, 9))}  # gsm_symbolic: its worked solutions have 2-5 checkable lines
+
+
+def levels_of(families) -> tuple[int, ...]:
+    """Returns the levels every one of ``families`` has."""
+    return tuple(sorted(set.intersection(*(set(LEVELS[f]) for f in families)))) if families else ()
+
+
+def _config(family: str, level: int) -> dict:
+    """Returns the reasoning-gym config of ``family`` at ``level``."""
+    if family == "chain_sum":
+        return dict(min_terms=level + 1, max_terms=level + 1, min_digits=2, max_digits=2)
+    if family == "leg_counting":
+        return dict(min_animals=level, max_animals=level, min_instances=1, max_instances=6)
+    if family == "letter_counting":
+        return dict(min_words=level, max_words=level)
+    if family == "gsm_symbolic":
+        return {}
+    raise ValueError(f"family={family!r} is not an LLM-world family; allowed: {', '.join(FAMILIES)}")
+
+
+def _gsm_lines(entry: dict) -> list[str]:
+    cot = entry["metadata"]["answer_cot"]
+    solution = re.sub(r"\s*####\s*\S+\s*$", "", cot).rstrip()
+    return [line.strip() for line in solution.splitlines() if line.strip()]
+
+
+def split_of(key: str, test_fraction: float) -> str:
+    """Returns 'train' or 'test' from a hash of the question, so splits never overlap whatever the seed."""
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test_fraction else "train"
+
+
+def _entries(family: str, level: int, seed: int):
+    """Yields reasoning-gym entries of ``family`` at ``level`` (gsm_symbolic: filtered by solution length)."""
+    import reasoning_gym
+
+    found = 0
+    for chunk in itertools.count():
+        dataset = reasoning_gym.create_dataset(family, size=500, seed=seed * 1000 + chunk, **_config(family, level))
+        for entry in dataset:
+            if family != "gsm_symbolic" or len(_gsm_lines(entry)) == level:
+                found += 1
+                yield entry
+        if chunk >= 20 and found < chunk:
+            raise ValueError(f"{family} has too few questions at level {level} ({found} in {500 * (chunk + 1)} "
+                             "generated); gsm_symbolic's worked solutions have 2-5 checkable lines")
+
+
+def make_problems(n: int, split: str, seed: int, families=("gsm_symbolic", "chain_sum"), steps=(2, 3),
+                  test_fraction: float = 0.2) -> list[Problem]:
+    """Returns ``n`` distinct problems of ``split``, balanced over families and levels, deterministic in ``seed``."""
+    cells = [(f, k) for f in families for k in steps]
+    sources = {cell: _entries(*cell, seed=seed) for cell in cells}
+    out, seen = [], set()
+    while len(out) < n:
+        family, level = cells[len(out) % len(cells)]
+        entry = next(sources[family, level])
+        p = Problem(family, level, entry["question"], str(entry["answer"]).strip(),
+                    json.dumps({k: entry[k] for k in ("question", "answer", "metadata")}, sort_keys=True, default=str))
+        if p.key not in seen and split_of(p.key, test_fraction) == split and solution_steps(p) is not None:
+            seen.add(p.key)
+            out.append(p)
+    return out
+
+
+# --- worked solutions ----------------------------------------------------------------------------------------------
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+_EQUATION = re.compile(r"((?:\d+(?:\.\d+)?\s*[-+*/×x÷]\s*)+\d+(?:\.\d+)?)\s*=\s*(\d+(?:\.\d+)?)")
+_INVERSE = {"+": "-", "-": "+", "*": "/", "×": "÷", "x": "÷", "/": "×", "÷": "×"}
+
+
+def _gsm_step(line: str) -> Step:
+    """Returns a solution line as a step: its first equation's result is the step's result, checked by its inverse."""
+    m = _EQUATION.search(line)
+    safe = line.replace("{", "{{").replace("}", "}}")
+    if m is None:
+        return Step(safe, safe, "")
+    terms = re.split(r"\s*([-+*/×x÷])\s*", m.group(1))
+    template = safe[:m.start(2)] + "{r}" + safe[m.end(2):]
+    check = f" (check: {{r}} {_INVERSE[terms[-2]]} {terms[-1]} = {_num(_eval(terms[:-2]))})" if len(terms) >= 3 else ""
+    return Step(template, template + check, m.group(2))
+
+
+def _eval(terms: list[str]) -> float:
+    """Returns the value of alternating numbers and operators, left to right (gsm equations are written that way)."""
+    value = float(terms[0])
+    for op, x in zip(terms[1::2], terms[2::2]):
+        x = float(x)
+        value = {"+": value + x, "-": value - x, "/": value / x if x else math.nan}.get(op, value * x)
+    return value
+
+
+def solution_steps(problem: Problem, order: tuple[int, ...] | None = None,
+                   misread: tuple[int, int] | None = None) -> list[Step] | None:
+    """Returns the steps of a worked solution of ``problem`` in ``order`` (None: the generator's), or None if the
+    solution cannot be written as checkable steps (a gsm line without a plain ``a op b = c`` equation).
+
+    ``misread=(j, delta)`` corrupts the solution, the error carried forward to a wrong final answer, as the toy
+    world's misread does: the j-th step written reads its operand (a number, a count of animals, a count of
+    letters) off by ``delta``; in gsm_symbolic, whose solutions come as text, the first computed result is off by
+    ``delta`` and every later equation is recomputed (``worlds.llm.corrupt_solution``; None if it cannot be).
+    """
+    meta = problem.metadata
+    j, delta = misread if misread is not None else (-1, 0)
+    if problem.family == "gsm_symbolic":
+        lines = _gsm_lines(json.loads(problem.entry))
+        if misread is not None:
+            lines = _corrupted_gsm_lines(problem, lines, delta)
+            if lines is None:
+                return None
+        steps = [_gsm_step(line) for line in lines]
+        # Kept only if every line computes one result that can be checked and the last one is the answer
+        # (lines like "6 days/week * 2 weeks/month = 12" cannot be rewritten in the other styles).
+        ok = steps and all(s.result for s in steps) and \
+            (float(steps[-1].result) == float(problem.answer)) == (misread is None)
+        return steps if ok else None
+    if problem.family == "chain_sum":
+        terms = re.findall(r"([-+]?)\s*(\d+)", meta["expression"])
+        ops = [(op or "+", int(v)) for op, v in terms]
+        start, rest = ops[0][1], ops[1:]
+        order = order or tuple(range(len(rest)))
+        value, steps = start, []
+        for pos, i in enumerate(order):
+            op, v = rest[i]
+            v += delta if pos == j else 0
+            new = value + v if op == "+" else value - v
+            verb = f"Add {v} to {value}" if op == "+" else f"Take {v} away from {value}"
+            steps.append(Step(f"{value} {op} {v} = {{r}}", f"{verb}: {value} {op} {v} = {{r}}. "
+                              f"Check: {{r}} {_INVERSE[op]} {v} = {value}.", str(new)))
+            value = new
+        return steps
+    if problem.family == "leg_counting":
+        from reasoning_gym.arithmetic.leg_counting import ANIMALS
+
+        kinds = list(meta["animals"].items())
+        order = order or tuple(range(len(kinds)))
+        total, steps = 0, []
+        for pos, i in enumerate(order):
+            animal, count = kinds[i]
+            count += delta if pos == j else 0
+            legs = ANIMALS[animal]
+            new = total + count * legs
+            steps.append(Step(f"{total} + {count} × {legs} = {{r}}",
+                              f"A {animal} has {legs} legs, so {count} of them have {count} × {legs} = {count * legs} "
+                              f"legs; the total so far is {total} + {count * legs} = {{r}}. Check: {{r}} - {total} = "
+                              f"{count * legs}.", str(new)))
+            total = new
+        return steps
+    if problem.family == "letter_counting":
+        letter, total, steps = meta["target_letter"], 0, []
+        words = meta["span"]
+        order = order or tuple(range(len(words)))
+        for pos, i in enumerate(order):
+            word = words[i]
+            count = word.lower().count(letter) + (delta if pos == j else 0)
+            new = total + count
+            steps.append(Step(f"{word}: {total} + {count} = {{r}}",
+                              f'"{word}" is spelled {"-".join(word)}; it has {count} "{letter}", so the count is '
+                              f"{total} + {count} = {{r}}. Check: {{r}} - {count} = {total}.", str(new)))
+            total = new
+        return steps
+    raise ValueError(f"family={problem.family!r} is not an LLM-world family; allowed: {', '.join(FAMILIES)}")
+
+
+def _corrupted_gsm_lines(problem: Problem, lines: list[str], delta: int) -> list[str] | None:
+    from .llm import GSMProblem, corrupt_solution
+
+    class Fixed(random.Random):  # corrupt_solution draws its delta from an rng: give it exactly ``delta``
+        def randint(self, a, b):
+            return delta
+
+    text = corrupt_solution(GSMProblem(problem.question, problem.answer, "\n".join(lines)), Fixed(), delta)
+    return None if text is None else text.split("\n")
+
+
+def n_orders(problem: Problem) -> int:
+    """Returns how many distinct valid trajectories (orders of the steps) the family allows for ``problem``."""
+    return 1 if problem.family == "gsm_symbolic" else math.factorial(problem.level)
+
+
+def distinct_orders(problem: Problem, n: int, rng: random.Random) -> list[tuple[int, ...] | None]:
+    """Returns up to ``n`` distinct valid step orders (the generator's first), sampled without replacement."""
+    if problem.family == "gsm_symbolic":
+        return [None]
+    size = len(solution_steps(problem))
+    first = tuple(range(size))
+    if math.factorial(size) <= 4 * n:
+        rest = [o for o in itertools.permutations(range(size)) if o != first]
+        rng.shuffle(rest)
+        return [first] + rest[: n - 1]
+    seen = {first}
+    while len(seen) < min(n, math.factorial(size)):
+        seen.add(tuple(rng.sample(range(size), size)))
+    return [first] + sorted(seen - {first})[: n - 1]
+
+
+# --- rendering -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rendered(toy.Rendered):
+    """A problem written out in the LLM world's format: chat prompt, trajectory, answer suffix, boxed answer."""
+
+    eos: str = "<|im_end|>"
+
+    @property
+    def suffix(self) -> str:
+        return (END_THINK if self.delimiter else "") + ANSWER_SUFFIX
+
+    @property
+    def end(self) -> str:
+        return ANSWER_END + self.eos
+
+    @property
+    def completion(self) -> str:
+        return self.trajectory + self.suffix + self.answer + self.end
+
+
+@dataclass(frozen=True)
+class Template:
+    """What rendering needs from the model's tokenizer: its chat template around a question, and its EOS."""
+
+    before: str  # chat text before the user's question
+    after: str  # chat text from the end of the question to the start of the assistant's reply
+    eos: str
+
+    @classmethod
+    def of(cls, tokenizer) -> "Template":
+        marker = "\x00QUESTION\x00"
+        text = tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False,
+                                             add_generation_prompt=True)
+        before, after = text.split(marker)
+        return cls(before, after, tokenizer.eos_token)
+
+    def prompt(self, question: str) -> str:
+        return f"{self.before}{question}\n{INSTRUCTION}{self.after}{THINK}"
+
+
+def render(problem: Problem, spec: toy.TrajectorySpec, template: Template) -> Rendered:
+    """Returns ``problem`` written with the trajectory ``spec`` describes (style, order, delimiter, reflection).
+
+    ``spec.reflection = (position, delta)`` writes step ``position`` first with its result off by ``delta``.
+    """
+    prompt = template.prompt(problem.question)
+    if spec.style == "answer_only":
+        return Rendered(prompt, (), problem.answer, spec.delimiter, eos=template.eos)
+    style = spec.reflection_style if spec.style == "reflection" else spec.style
+    steps = solution_steps(problem, spec.order, spec.misread)
+    if steps is None:
+        raise ValueError(f"{problem.family} question cannot be written with misread={spec.misread}: {problem.question!r}")
+    texts = [s.text(style) for s in steps]
+    if spec.style == "reflection":
+        pos, delta = spec.reflection or (0, 1)
+        pos = min(pos, len(steps) - 1)
+        if steps[pos].result:
+            wrong = _num(float(steps[pos].result) + delta)
+            texts.insert(pos, steps[pos].text(style, wrong) + REFLECTION)
+    return Rendered(prompt, tuple(texts), problem.answer, spec.delimiter, eos=template.eos)
+
+
+def force_answer(rendered: Rendered, trajectory: str) -> Rendered:
+    """Returns ``rendered`` with its trajectory replaced by free text (e.g. a sampled prefix), answer forced after it."""
+    return Rendered(rendered.prompt, (trajectory,) if trajectory else (), rendered.answer, rendered.delimiter,
+                    forced=True, eos=rendered.eos)
+
+
+# --- answer checking -----------------------------------------------------------------------------------------------
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+
+
+@functools.cache
+def _scorer(family: str):
+    import reasoning_gym
+
+    return reasoning_gym.get_score_answer_fn(family)
+
+
+def is_correct(problem: Problem, answer: str | None) -> bool:
+    """Returns True if reasoning-gym's scorer gives ``answer`` full marks for ``problem`` (partial credit is wrong)."""
+    return answer is not None and _scorer(problem.family)(answer.strip(), json.loads(problem.entry)) == 1.0
+
+
+def parse_completion(completion: str, delimiter: bool = True, eos: str = "<|im_end|>") -> str | None:
+    """Returns the answer of a well-formed completion, or None if it is malformed in any way.
+
+    Well-formed: ``trajectory [</think>] \\boxed{answer} <eos>``: exactly one boxed answer, at the end (only
+    whitespace and a full stop may follow it), the delimiter once and before it when the format asks for one,
+    never otherwise, and the reply finished (EOS) within the budget.
+    """
+    if not completion.endswith(eos) or completion.count(eos) != 1:
+        return None
+    body = completion[: -len(eos)].rstrip().removesuffix(".").rstrip()
+    boxes = list(_BOXED.finditer(body))
+    if len(boxes) != 1 or boxes[0].end() != len(body):
+        return None
+    before = body[: boxes[0].start()]
+    if delimiter != (before.count(END_THINK.strip()) == 1) or (delimiter and END_THINK.strip() in body[boxes[0].start():]):
+        return None
+    return boxes[0].group(1)
+
+
+def recovered_answer(completion: str) -> str | None:
+    """Returns the answer a completion states even if malformed: the content of its last ``\\boxed{}``, or None."""
+    boxes = _BOXED.findall(completion)
+    return boxes[-1] if boxes else None
+
+
+def trajectory_of(completion: str) -> str:
+    """Returns the trajectory part of a completion: the text before the delimiter or the final-answer suffix."""
+    cut = [i for i in (completion.find(END_THINK.strip()), completion.find("**Final Answer**"),
+                       completion.find("\\boxed{")) if i >= 0]
+    return completion[: min(cut)] if cut else completion
+
+
+def trajectory_is_correct(problem: Problem, trajectory: str) -> bool:
+    """Returns True if ``trajectory`` derives the answer: some calculation in it ends in ``= answer``.
+
+    Weaker than the toy world's step-by-step check (free text cannot be parsed into steps in general); the
+    evaluation credits it only together with a correct final answer, so it tells a derived answer from a guess.
+    """
+    return re.search(rf"=\s*{re.escape(problem.answer)}(?![\d.]|\.\d)", trajectory) is not None
+
+
+# --- training sets -------------------------------------------------------------------------------------------------
+
+def cut_anywhere(rendered: Rendered, n_words: int) -> Rendered:
+    """Returns the trajectory cut after its first ``n_words`` words (mid-step too), the answer forced after the cut.
+
+    The LLM world's version of ``toy.cut_anywhere``: a word (with the whitespace before it) is the unit, since the
+    model's sub-word tokens are not known here; it keeps the answer probe calibrated inside steps.
+    """
+    words = re.findall(r"\s*\S+", rendered.trajectory)
+    if not 0 <= n_words <= len(words):
+        raise ValueError(f"n_words={n_words} outside 0..{len(words)}")
+    return force_answer(rendered, "".join(words[:n_words]))
+
+
+def training_examples(problems: list[Problem], style: str, seed: int, template: Template, truncation_rate: float = 0.0,
+                      delimiter: bool = True, orders_per_question: int = 1, reflection_rate: float = 1.0,
+                      sequences_per_question: int | None = None) -> list[Rendered]:
+    """Returns one rendered training sequence per (problem, order), in ``style``, deterministic in ``seed``: the same
+    construction as ``toy.training_examples`` (support sets, truncation, reflection), in the LLM world's format."""
+    rng = random.Random(f"examples:{seed}:{style}")
+    out = []
+    for p in problems:
+        orders = distinct_orders(p, orders_per_question, rng)
+        if sequences_per_question is not None:
+            orders = [orders[i % len(orders)] for i in range(sequences_per_question)]
+        for order in orders:
+            spec_style, reflection = style, None
+            if style == "reflection":
+                if rng.random() < reflection_rate:
+                    reflection = (rng.randrange(p.level), rng.randint(1, 9))
+                else:
+                    spec_style = "long"
+            r = render(p, toy.TrajectorySpec(spec_style, order, delimiter, reflection=reflection), template)
+            if r.steps and rng.random() < truncation_rate:
+                r = cut_anywhere(r, rng.randrange(len(re.findall(r"\s*\S+", r.trajectory))))
+            out.append(r)
+    return out
+
+
+def compressed_is_correct(problem: Problem, trajectory: str, max_orders: int = 720) -> bool:
+    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem``: its lines are the running
+    results of one valid order of the worked solution's steps (up to ``max_orders`` orders are tried)."""
+    lines = [line.strip() for line in trajectory.strip().splitlines()]
+    orders = [None] if problem.family == "gsm_symbolic" else itertools.islice(
+        itertools.permutations(range(problem.level)), max_orders)
+    for order in orders:
+        results = [s.result for s in solution_steps(problem, order)]
+        if len(results) == len(lines) and all(_same_number(a, b) for a, b in zip(lines, results)):
+            return True
+    return False
+
+
+def _same_number(text: str, value: str) -> bool:
+    try:
+        return float(text) == float(value)
+    except ValueError:
+        return False

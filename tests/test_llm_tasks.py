@@ -1,0 +1,130 @@
+"""The LLM world's questions: families and levels, trajectory styles, strict answer parsing, the world interface."""
+
+import random
+
+import pytest
+
+from raml_utils import grpo, worlds
+from raml_utils.params import ParamError, load_profile
+from raml_utils.worlds import llm_tasks as L
+from raml_utils.worlds import toy
+
+TEMPLATE = L.Template("<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>")
+WORLD = worlds.LLMWorld(TEMPLATE)
+ORDERED = ("chain_sum", "leg_counting", "letter_counting")
+
+
+@pytest.mark.parametrize("family", L.FAMILIES)
+def test_problems_are_deterministic_balanced_and_never_cross_the_split(family):
+    train = L.make_problems(6, "train", 0, (family,), (2, 3))
+    assert train == L.make_problems(6, "train", 0, (family,), (2, 3))
+    assert [p.level for p in train] == [2, 3] * 3
+    test = L.make_problems(6, "test", 0, (family,), (2, 3))
+    assert not {p.key for p in train} & {p.key for p in test}
+    assert all(L.split_of(p.key, 0.2) == "test" for p in test)
+
+
+@pytest.mark.parametrize("family", L.FAMILIES)
+def test_every_style_ends_in_the_true_answer_and_the_steps_compute_it(family):
+    p = L.make_problems(1, "train", 1, (family,), (3,))[0]
+    steps = L.solution_steps(p)
+    assert len(steps) == 3 and float(steps[-1].result) == float(p.answer)
+    for style in L.STYLES:
+        r = L.render(p, toy.TrajectorySpec(style, reflection=(1, 4)), TEMPLATE)
+        assert r.completion.endswith("\\boxed{" + p.answer + "}<|im_end|>")
+        assert L.is_correct(p, L.parse_completion(r.completion))
+        assert r.prompt.endswith("<|im_start|>assistant\n<think>\n") and p.question in r.prompt
+        assert (r.trajectory == "") == (style == "answer_only")
+    long = L.render(p, toy.TrajectorySpec("long"), TEMPLATE).trajectory
+    padded = L.render(p, toy.TrajectorySpec("padded"), TEMPLATE).trajectory
+    short = L.render(p, toy.TrajectorySpec("short"), TEMPLATE).trajectory
+    assert len(short) < len(long) and abs(len(padded) - len(long)) <= 2 * len(steps) and L.FILLER in padded
+    reflection = L.render(p, toy.TrajectorySpec("reflection", reflection=(1, 4)), TEMPLATE).trajectory
+    assert reflection.count(L.REFLECTION) == 1 and L.trajectory_is_correct(p, short)
+
+
+def test_reflection_writes_a_wrong_result_whose_check_fails_then_redoes_the_step():
+    p = L.make_problems(1, "train", 0, ("chain_sum",), (2,))[0]
+    lines = L.render(p, toy.TrajectorySpec("reflection", reflection=(0, 5)), TEMPLATE).trajectory.splitlines()
+    right = L.solution_steps(p)[0].result
+    assert f"= {int(right) + 5}." in lines[0] and lines[1] == L.REFLECTION.strip() and f"= {right}." in lines[2]
+
+
+@pytest.mark.parametrize("family", ORDERED)
+def test_orders_give_distinct_trajectories_with_the_same_answer(family):
+    p = L.make_problems(1, "train", 0, (family,), (4,))[0]
+    orders = L.distinct_orders(p, 8, random.Random(0))
+    trajectories = {L.render(p, toy.TrajectorySpec("short", o), TEMPLATE).trajectory for o in orders}
+    assert len(orders) == len(trajectories) == 8 <= L.n_orders(p)
+    assert all(L.solution_steps(p, o)[-1].result == L.solution_steps(p)[-1].result for o in orders)
+
+
+def test_gsm_solutions_come_in_one_order():
+    p = L.make_problems(1, "train", 0, ("gsm_symbolic",), (3,))[0]
+    assert L.n_orders(p) == 1 and L.distinct_orders(p, 4, random.Random(0)) == [None]
+
+
+@pytest.mark.parametrize("completion, answer", [
+    ("x = 5\n</think>\n\n**Final Answer**\n\\boxed{5}<|im_end|>", "5"),
+    ("x = 5\n</think>\nSo \\boxed{5}.<|im_end|>", "5"),  # a full stop after the box is fine
+    ("x = 5\n</think>\n\\boxed{5}", None),  # unfinished: no EOS within the budget
+    ("x = 5\n\\boxed{5}<|im_end|>", None),  # the delimiter is missing
+    ("x = 5\n</think>\n\\boxed{4} \\boxed{5}<|im_end|>", None),  # two answers
+    ("x = 5\n</think>\n\\boxed{5} because<|im_end|>", None),  # text after the answer
+    ("</think></think>\\boxed{5}<|im_end|>", None),
+])
+def test_only_well_formed_completions_state_an_answer(completion, answer):
+    assert L.parse_completion(completion) == answer
+
+
+def test_the_scorer_gives_full_marks_only():
+    p = L.make_problems(1, "train", 0, ("leg_counting",), (2,))[0]
+    assert L.is_correct(p, p.answer) and L.is_correct(p, f" {p.answer} ")
+    assert not L.is_correct(p, p.answer + "0") and not L.is_correct(p, None)
+    assert not L.is_correct(p, f"{p.answer} legs and more")  # reasoning-gym's partial credit is not a pass
+
+
+def test_paper_reward_in_the_llm_world():
+    p = L.make_problems(1, "train", 0, ("chain_sum",), (2,))[0]
+    good = L.render(p, toy.TrajectorySpec("short"), TEMPLATE).completion
+    assert grpo.world_reward(WORLD, good, p) == 1.0
+    assert grpo.world_reward(WORLD, good.replace(p.answer + "}", "1234}"), p) == 0.0
+    assert grpo.world_reward(WORLD, good.replace("</think>", ""), p) == -0.5
+    assert grpo.world_reward(WORLD, "I do not know<|im_end|>", p) == -1.0
+
+
+def test_training_examples_cut_inside_steps_and_fill_support_sets():
+    problems = L.make_problems(20, "train", 0, ("chain_sum",), (3,))
+    examples = L.training_examples(problems, "long", 0, TEMPLATE, truncation_rate=0.99)
+    cut = [e for e in examples if e.forced and e.trajectory]
+    assert len(cut) > 15 and any(not e.trajectory.endswith("\n") for e in cut)
+    support = L.training_examples(problems[:3], "short", 0, TEMPLATE, orders_per_question=2, sequences_per_question=4)
+    by_question: dict = {}
+    for r in support:
+        by_question.setdefault(r.prompt, []).append(r.trajectory)
+    assert all(len(t) == 4 and len(set(t)) == 2 for t in by_question.values())
+
+
+def test_worlds_are_told_apart_by_their_families():
+    assert isinstance(worlds.world_for(("chain", "vars")), worlds.ToyWorld)
+    assert worlds.kind_of(("gsm_symbolic",)) == "llm"
+    with pytest.raises(ValueError, match="not all of one world"):
+        worlds.kind_of(("chain", "gsm_symbolic"))
+    with pytest.raises(ValueError, match="needs the model's tokenizer"):
+        worlds.world_for(("chain_sum",))
+
+
+def test_llm_profiles_validate_and_bad_world_keys_fail_with_the_allowed_values(tmp_path):
+    P = load_profile("gpu")
+    assert P.world.kind == "llm" and P.world.train_families == ("gsm_symbolic", "chain_sum")
+    bad = tmp_path / "bad.yaml"
+    for text, message in [
+        ("world: {kind: llm, model: /no/such/model}", "world.model='/no/such/model' is not allowed: 'smollm2' or a local"),
+        ("world: {kind: llm, train_steps: [7]}", "world.train_steps=7 is not allowed: levels every fine-tuning family"),
+        ("world: {kind: llm, families: [chain_sum, algebra]}", "world.families='algebra' is not allowed"),
+        ("world: {kind: quantum}", "world.kind='quantum' is not allowed: one of ['llm', 'toy']"),
+        ("world: {kind: llm, sampler: fast}", "world.sampler='fast' is not allowed: 'auto', 'vllm' or 'transformers'"),
+    ]:
+        bad.write_text(text + "\n")
+        with pytest.raises(ParamError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_profile(bad)
