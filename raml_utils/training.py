@@ -19,7 +19,9 @@ from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook
 
 from .cache import Store
 from .params import BaseParams, ModelParams, TrainParams, WorldParams
-from .worlds import make_problems, toy, world_for
+from .worlds import ToyWorld, make_problems, toy, world_for
+
+TOY = ToyWorld()
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,11 @@ class BaseData:
         facts = toy.fact_problems(n_facts, base.seed, world.families)
         out = []
         for p in facts:
-            out += toy.training_examples([p], base.fact_style, rng.randrange(2**31))
+            out += TOY.training_examples([p], base.fact_style, rng.randrange(2**31))
         for p in questions:
             with_trajectory = p.k in world.easy_steps or rng.random() < base.mid_trajectory_rate
             style = rng.choice(base.trajectory_styles) if with_trajectory else "answer_only"
-            out += toy.training_examples([p], style, rng.randrange(2**31), base.train.truncation_rate)
+            out += TOY.training_examples([p], style, rng.randrange(2**31), truncation_rate=base.train.truncation_rate)
         rng.shuffle(out)
         return out
 
@@ -65,7 +67,7 @@ class FactData:
         world = self.world
         questions = toy.make_problems(self.n_questions, "train", self.seed, world.families, world.easy_steps,
                                       test_fraction=world.test_fraction)
-        out = toy.training_examples(questions, self.fact_style, self.seed)
+        out = TOY.training_examples(questions, self.fact_style, self.seed)
         random.Random(f"facts:{self.seed}").shuffle(out)
         return out
 

@@ -207,5 +207,6 @@ def test_support_set_data_has_equal_sequences_per_question_and_n_distinct_trajec
 
 def test_the_fill_leaves_other_training_sets_unchanged():
     problems = toy.make_problems(5, "train", 0, ("chain",), (3,))
-    plain = toy.training_examples(problems, "long", 0, 0.25, orders_per_question=2)
-    assert toy.training_examples(problems, "long", 0, 0.25, orders_per_question=2, sequences_per_question=None) == plain
+    plain = ToyWorld().training_examples(problems, "long", 0, truncation_rate=0.25, orders_per_question=2)
+    assert ToyWorld().training_examples(problems, "long", 0, truncation_rate=0.25, orders_per_question=2,
+                                        sequences_per_question=None) == plain

@@ -95,10 +95,10 @@ def test_paper_reward_in_the_llm_world():
 
 def test_training_examples_cut_inside_steps_and_fill_support_sets():
     problems = L.make_problems(20, "train", 0, ("chain_sum",), (3,))
-    examples = L.training_examples(problems, "long", 0, TEMPLATE, truncation_rate=0.99)
+    examples = WORLD.training_examples(problems, "long", 0, truncation_rate=0.99)
     cut = [e for e in examples if e.forced and e.trajectory]
     assert len(cut) > 15 and any(not e.trajectory.endswith("\n") for e in cut)
-    support = L.training_examples(problems[:3], "short", 0, TEMPLATE, orders_per_question=2, sequences_per_question=4)
+    support = WORLD.training_examples(problems[:3], "short", 0, orders_per_question=2, sequences_per_question=4)
     by_question: dict = {}
     for r in support:
         by_question.setdefault(r.prompt, []).append(r.trajectory)

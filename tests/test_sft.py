@@ -7,7 +7,7 @@ import pytest
 from raml_utils import sft
 from raml_utils.models import build_model
 from raml_utils.params import ModelParams, TrainParams
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def tokenizer():
 
 def examples(n=32):
     problems = toy.make_problems(n, "train", 0, toy.FAMILIES, (1, 2, 3, 4))
-    return toy.training_examples(problems, "long", 0, truncation_rate=0.25)
+    return ToyWorld().training_examples(problems, "long", 0, truncation_rate=0.25)
 
 
 def first_step(tokenizer, micro_batches: int) -> dict:

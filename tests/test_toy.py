@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,8 @@ def test_training_cuts_fall_mid_step_too_and_never_split_a_marker(tokenizer):
     with pytest.raises(ValueError, match="n_tokens=999 outside"):
         toy.cut_anywhere(r, 999)
     # With every trajectory cut, the cuts land inside steps as well as at their ends, uniformly over tokens.
-    examples = toy.training_examples(toy.make_problems(200, "train", 0, ("chain",), (3,)), "long", 0, truncation_rate=0.99)
+    examples = ToyWorld().training_examples(toy.make_problems(200, "train", 0, ("chain",), (3,)), "long", 0,
+                                          truncation_rate=0.99)
     cut_texts = [e.trajectory for e in examples if e.forced and e.trajectory]
     mid_step = [t for t in cut_texts if not t.endswith(";")]
     assert len(cut_texts) > 150 and 0.5 < len(mid_step) / len(cut_texts) < 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import llm_tasks, toy
+from . import examples, llm_tasks, toy
 
 
 class ToyWorld:
@@ -19,6 +19,7 @@ class ToyWorld:
     kind = "toy"
     eos = toy.EOS
     STYLES = toy.STYLES
+    max_reflection_delta = toy.MOD - 1  # a reflection's wrong step misreads an operand by 1..99
 
     def render(self, problem, spec: toy.TrajectorySpec = toy.TrajectorySpec()) -> toy.Rendered:
         return toy.render(problem, spec)
@@ -27,7 +28,14 @@ class ToyWorld:
         return toy.render(problem, toy.TrajectorySpec("answer_only")).prompt
 
     def training_examples(self, problems, style: str, seed: int, **kwargs) -> list[toy.Rendered]:
-        return toy.training_examples(problems, style, seed, **kwargs)
+        return examples.training_examples(self, problems, style, seed, **kwargs)
+
+    def cut_anywhere(self, rendered, n: int):
+        return toy.cut_anywhere(rendered, n)
+
+    def cut_positions(self, rendered) -> int:
+        """Returns where a training cut may fall: before any of the trajectory's tokens."""
+        return len(toy.trajectory_tokens(rendered.trajectory))
 
     def force_answer(self, rendered, trajectory: str):
         return toy.force_answer(rendered, trajectory)
@@ -58,6 +66,7 @@ class LLMWorld:
     template: llm_tasks.Template
     kind = "llm"
     STYLES = llm_tasks.STYLES
+    max_reflection_delta = 9  # a reflection's wrong step has its result off by 1..9
 
     @property
     def eos(self) -> str:
@@ -70,7 +79,14 @@ class LLMWorld:
         return self.template.prompt(problem.question)
 
     def training_examples(self, problems, style: str, seed: int, **kwargs) -> list[llm_tasks.Rendered]:
-        return llm_tasks.training_examples(problems, style, seed, self.template, **kwargs)
+        return examples.training_examples(self, problems, style, seed, **kwargs)
+
+    def cut_anywhere(self, rendered, n: int):
+        return llm_tasks.cut_anywhere(rendered, n)
+
+    def cut_positions(self, rendered) -> int:
+        """Returns where a training cut may fall: before any of the trajectory's words."""
+        return len(llm_tasks.words(rendered.trajectory))
 
     def force_answer(self, rendered, trajectory: str):
         return llm_tasks.force_answer(rendered, trajectory)

@@ -423,35 +423,15 @@ def cut_anywhere(rendered: Rendered, n_words: int) -> Rendered:
     The LLM world's version of ``toy.cut_anywhere``: a word (with the whitespace before it) is the unit, since the
     model's sub-word tokens are not known here; it keeps the answer probe calibrated inside steps.
     """
-    words = re.findall(r"\s*\S+", rendered.trajectory)
-    if not 0 <= n_words <= len(words):
-        raise ValueError(f"n_words={n_words} outside 0..{len(words)}")
-    return force_answer(rendered, "".join(words[:n_words]))
+    pieces = words(rendered.trajectory)
+    if not 0 <= n_words <= len(pieces):
+        raise ValueError(f"n_words={n_words} outside 0..{len(pieces)}")
+    return force_answer(rendered, "".join(pieces[:n_words]))
 
 
-def training_examples(problems: list[Problem], style: str, seed: int, template: Template, truncation_rate: float = 0.0,
-                      delimiter: bool = True, orders_per_question: int = 1, reflection_rate: float = 1.0,
-                      sequences_per_question: int | None = None) -> list[Rendered]:
-    """Returns one rendered training sequence per (problem, order), in ``style``, deterministic in ``seed``: the same
-    construction as ``toy.training_examples`` (support sets, truncation, reflection), in the LLM world's format."""
-    rng = random.Random(f"examples:{seed}:{style}")
-    out = []
-    for p in problems:
-        orders = distinct_orders(p, orders_per_question, rng)
-        if sequences_per_question is not None:
-            orders = [orders[i % len(orders)] for i in range(sequences_per_question)]
-        for order in orders:
-            spec_style, reflection = style, None
-            if style == "reflection":
-                if rng.random() < reflection_rate:
-                    reflection = (rng.randrange(p.level), rng.randint(1, 9))
-                else:
-                    spec_style = "long"
-            r = render(p, toy.TrajectorySpec(spec_style, order, delimiter, reflection=reflection), template)
-            if r.steps and rng.random() < truncation_rate:
-                r = cut_anywhere(r, rng.randrange(len(re.findall(r"\s*\S+", r.trajectory))))
-            out.append(r)
-    return out
+def words(trajectory: str) -> list[str]:
+    """Returns the trajectory cut into words, each with the white space before it (they join back to it)."""
+    return re.findall(r"\s*\S+", trajectory)
 
 
 def compressed_is_correct(problem: Problem, trajectory: str, max_orders: int = 720) -> bool:

@@ -327,41 +327,6 @@ def build_tokenizer():
 # --- training sets ------------------------------------------------------------------------------
 
 
-def training_examples(
-    problems: list[Problem], style: str, seed: int, truncation_rate: float = 0.0, delimiter: bool = True,
-    orders_per_question: int = 1, reflection_rate: float = 1.0, sequences_per_question: int | None = None,
-) -> list[Rendered]:
-    """Returns one rendered training sequence per (problem, order), in ``style``, deterministic in ``seed``.
-
-    ``orders_per_question`` > 1 writes several distinct valid trajectories of each question (the support
-    set); ``truncation_rate`` cuts that share of trajectories at a random token (``cut_anywhere``) and forces the
-    answer there;
-    in the ``reflection`` style, ``reflection_rate`` of trajectories get a wrong step, ``<wait>``, the fix.
-    ``sequences_per_question`` (support-set experiment, C6) repeats each question's own orders round-robin up
-    to that many sequences, so arms with different support sets see every question equally often (the
-    paper's equal-frequency construction); truncation is still drawn per sequence. None keeps one per order.
-    """
-    rng = random.Random(f"examples:{seed}:{style}")
-    out = []
-    for p in problems:
-        orders = distinct_orders(p, orders_per_question, rng)
-        if sequences_per_question is not None:
-            orders = [orders[i % len(orders)] for i in range(sequences_per_question)]
-        for order in orders:
-            spec_style = style
-            reflection = None
-            if style == "reflection":
-                if rng.random() < reflection_rate:
-                    reflection = (rng.randrange(p.k), rng.randint(1, MOD - 1))
-                else:
-                    spec_style = "long"
-            r = render(p, TrajectorySpec(spec_style, order, delimiter, reflection=reflection))
-            if r.steps and rng.random() < truncation_rate:
-                r = cut_anywhere(r, rng.randrange(len(trajectory_tokens(r.trajectory))))
-            out.append(r)
-    return out
-
-
 def longest_completion_tokens(k: int) -> int:
     """Returns the tokens of the longest correct completion at difficulty ``k``: a ``vars`` question (a lookup
     per step) written in the ``reflection`` style (one extra wrong step), answer suffix included."""
