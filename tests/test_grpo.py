@@ -210,3 +210,29 @@ def test_the_fill_leaves_other_training_sets_unchanged():
     plain = ToyWorld().training_examples(problems, "long", 0, truncation_rate=0.25, orders_per_question=2)
     assert ToyWorld().training_examples(problems, "long", 0, truncation_rate=0.25, orders_per_question=2,
                                         sequences_per_question=None) == plain
+
+
+def test_rollouts_are_drawn_by_sampling_decode_and_feed_the_update(tmp_path, monkeypatch):
+    """The trainer's generation is ``grpo.rollouts``: each rollout stops at its first EOS or at the length limit,
+    and the group TRL scores is exactly what it returned (prompts repeated group_size times)."""
+    sft, job = tiny_jobs()
+    model, tokenizer = load_model(run_job(sft, Store(tmp_path)))
+    drawn = []
+    real = grpo.rollouts
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        drawn.append((args[1], out))
+        return out
+
+    monkeypatch.setattr(grpo, "rollouts", spy)
+    trainer = grpo.make_trainer(model.train(), tokenizer, job.data.problems(), job.grpo, job.seed, job.support_n,
+                                str(tmp_path / "run"))
+    trainer.train()
+    assert len(drawn) == job.grpo.steps
+    for prompts, completions in drawn:
+        assert len(prompts) == len(completions) == job.grpo.prompts_per_step * job.grpo.group_size
+        for c in completions:
+            assert 1 <= len(c) <= job.grpo.max_completion_length
+            assert tokenizer.eos_token_id not in c[:-1]  # nothing after the first EOS
+    assert model.training  # sampling left the model in training mode
