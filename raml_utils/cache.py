@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 # Bump a kind's version when the code that builds it changes meaning: old artifacts stop matching.
-RECIPE_VERSIONS = {"model": 1, "samples": 1, "probe": 1}
+RECIPE_VERSIONS = {"model": 1, "samples": 2, "probe": 1}  # samples 2: evaluations store sample_answer_correct
 
 
 def library_versions() -> dict[str, str]:

@@ -21,6 +21,8 @@ class EvalResult:
     sample_trajectory_tokens: np.ndarray  # (Q, n) tokens generated before the answer suffix
     sample_trajectory_correct: np.ndarray  # (Q, n) bool: a complete, step-by-step correct trajectory
     greedy_completions: list[str]
+    sample_answer_correct: np.ndarray | None = None  # (Q, n) bool: the right answer in any format (strict, or
+    # recovered from a malformed completion as GRPO's reward recovers it): what on-policy RL gets signal from
 
     def summary(self, k: int) -> dict:
         """Returns greedy accuracy, sample accuracy, Pass@k, mG-Pass@k and mean trajectory length."""
@@ -28,6 +30,8 @@ class EvalResult:
         out["greedy_accuracy"] = float(self.greedy_correct.mean())
         out["mean_trajectory_tokens"] = float(self.sample_trajectory_tokens.mean())
         out["correct_trajectory_rate"] = float(self.sample_trajectory_correct.mean())
+        if self.sample_answer_correct is not None:
+            out["any_format_accuracy"] = float(self.sample_answer_correct.mean())
         return out
 
 
@@ -60,9 +64,14 @@ def score(world: World, problems: list, greedy: list[str], samples: list[list[st
     def correct(completion, problem) -> bool:
         return world.is_correct(problem, world.parse_completion(completion, delimiter))
 
+    def right_answer(completion, problem) -> bool:
+        return correct(completion, problem) or world.is_correct(problem, world.recovered_answer(completion))
+
     greedy_correct = np.array([correct(c, p) for c, p in zip(greedy, problems)], dtype=bool)
     sample_correct = np.array([[correct(c, p) for c in row] for row, p in zip(samples, problems)], dtype=bool)
     # Credited only with the right answer too: a valid trajectory followed by a wrong answer is not "correct".
     trajectory_correct = np.array([[world.trajectory_is_correct(p, world.trajectory_of(c)) for c in row]
                                    for row, p in zip(samples, problems)], dtype=bool) & sample_correct
-    return EvalResult(greedy_correct, sample_correct, np.asarray(trajectory_tokens), trajectory_correct, greedy)
+    answer_correct = np.array([[right_answer(c, p) for c in row] for row, p in zip(samples, problems)], dtype=bool)
+    return EvalResult(greedy_correct, sample_correct, np.asarray(trajectory_tokens), trajectory_correct, greedy,
+                      answer_correct)

@@ -120,7 +120,8 @@ def save_eval(result: EvalResult, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "result.npz", greedy_correct=result.greedy_correct, sample_correct=result.sample_correct,
              sample_trajectory_tokens=result.sample_trajectory_tokens,
-             sample_trajectory_correct=result.sample_trajectory_correct)
+             sample_trajectory_correct=result.sample_trajectory_correct,
+             sample_answer_correct=result.sample_answer_correct)
     write_json_atomic(out / "greedy.json", result.greedy_completions)
 
 
@@ -152,7 +153,8 @@ def load_eval(path: Path) -> EvalResult:
 
     arrays = np.load(Path(path) / "result.npz")
     return EvalResult(arrays["greedy_correct"], arrays["sample_correct"], arrays["sample_trajectory_tokens"],
-                      arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()))
+                      arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()),
+                      arrays["sample_answer_correct"])
 
 
 def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
@@ -214,6 +216,7 @@ def per_question_frame(problems: list, results: dict, k: int):
                          "greedy_accuracy": float(r.greedy_correct[q]), "accuracy": float(r.sample_correct[q].mean()),
                          "pass_at_k": pass_k[q], "mg_pass_at_k": mg_k[q],
                          "correct_trajectory_rate": float(r.sample_trajectory_correct[q].mean()),
+                         "any_format_accuracy": float(r.sample_answer_correct[q].mean()),
                          "mean_trajectory_tokens": float(r.sample_trajectory_tokens[q].mean())})
     return pd.DataFrame(rows)
 

@@ -354,10 +354,11 @@ def no_signal_note(records: list[NotebookRecord], profile: Profile) -> str | Non
     if "trainable_cells" not in m or m["trainable_cells"]:
         return None
     lo, hi = m["signal_band"]
-    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n']:.2f}" for c in m["signal"]
+    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f}" for c in m["signal"]
                       if c["family"] in profile.world.train_families)
-    return (f"the base's pass@n on the fine-tuning questions ({rates}) lies outside {lo:.0%}-{hi:.0%} everywhere "
-            f"(notebook 00): GRPO from the base would see groups with one reward, so its arms are not used")
+    return (f"the base's pass@n (a right answer in any format among n samples) on the fine-tuning questions ({rates}) "
+            f"lies outside {lo:.0%}-{hi:.0%} everywhere (notebook 00): GRPO from the base would see groups with one "
+            f"reward, so its arms are not used")
 
 
 def without_rl_from_base(row: Row, note: str) -> Row:

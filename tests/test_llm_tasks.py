@@ -91,6 +91,10 @@ def test_paper_reward_in_the_llm_world():
     assert grpo.world_reward(WORLD, good.replace(p.answer + "}", "1234}"), p) == 0.0
     assert grpo.world_reward(WORLD, good.replace("</think>", ""), p) == -0.5
     assert grpo.world_reward(WORLD, "I do not know<|im_end|>", p) == -1.0
+    # A pretrained model answers in prose: its last number is its answer, credited -0.5 when right, never 1.
+    assert grpo.world_reward(WORLD, f"So the final answer is {p.answer}.<|im_end|>", p) == -0.5
+    assert grpo.world_reward(WORLD, "So the final answer is 123456.<|im_end|>", p) == -1.0
+    assert L.recovered_answer("Step 2: 5 + 7 = 12, so the answer is 12.") == "12"
 
 
 def test_training_examples_cut_inside_steps_and_fill_support_sets():

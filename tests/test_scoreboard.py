@@ -299,7 +299,8 @@ def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
     llm = load_profile("smoke_llm")
     profile_dir = tmp_path / "outputs" / llm.name
     (tmp_path / "notebooks").mkdir()
-    signal = [{"family": "gsm_symbolic", "k": 2, "pass_at_n": 0.0}, {"family": "chain_sum", "k": 2, "pass_at_n": 0.03}]
+    signal = [{"family": "gsm_symbolic", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.0},
+              {"family": "chain_sum", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.03}]
 
     def write(name, claims, measurements=None):
         folder = profile_dir / name

@@ -394,9 +394,14 @@ def parse_completion(completion: str, delimiter: bool = True, eos: str = "<|im_e
 
 
 def recovered_answer(completion: str) -> str | None:
-    """Returns the answer a completion states even if malformed: the content of its last ``\\boxed{}``, or None."""
+    """Returns the answer a completion states even if malformed: the content of its last ``\\boxed{}``, else its
+    last number ("... so the final answer is 12." states 12), else None. A pretrained model that has not learnt the
+    format answers in prose; GRPO's reward tells a right answer in a bad format (-0.5) from a wrong one (-1)."""
     boxes = _BOXED.findall(completion)
-    return boxes[-1] if boxes else None
+    if boxes:
+        return boxes[-1]
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", completion)
+    return numbers[-1] if numbers else None
 
 
 def trajectory_of(completion: str) -> str:
