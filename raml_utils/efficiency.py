@@ -65,17 +65,13 @@ def running_results(trajectory: str) -> list[int]:
     return [int(v) for v in re.findall(r"(?<![a-j]=)(\d\d);", trajectory)]
 
 
-def compressed_is_correct(problem, trajectory: str) -> bool:
-    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps.
+def toy_compressed_is_correct(problem: toy.Problem, trajectory: str) -> bool:
+    """Returns True if ``trajectory`` is a correct compressed trajectory of toy ``problem`` in some order of its steps
+    (``ToyWorld.compressed_is_correct``; the LLM world's is ``llm_tasks.compressed_is_correct``).
 
-    Toy world: every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with
-    the start-value lookup), reachable from the previous one by one unused operation, ending at the answer. LLM
-    world: the lines must be the running results of one valid order of the worked solution's steps.
+    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the start-value
+    lookup), reachable from the previous one by one unused operation, ending at the answer.
     """
-    if not isinstance(problem, toy.Problem):
-        from .worlds import llm_tasks
-
-        return llm_tasks.compressed_is_correct(problem, trajectory)
     start = toy.start_step(problem)
     body = trajectory.removeprefix(start[0]) if start else trajectory
     if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
@@ -218,9 +214,11 @@ def teacher_forced_tokens(world: World, tokenizer, problems: list) -> np.ndarray
 
 
 def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
-    # The key of the model's ordinary evaluation (model, questions, eval params, sampler), plus the budgets.
-    return {**eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
-            "what": "forced_answers"}
+    # The key of the model's ordinary evaluation (model, questions, eval params, sampler), plus the budgets. Forced
+    # answers continue a given text token by token: always sampling.generate, whatever backend evaluations use.
+    config = {**eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
+              "what": "forced_answers"}
+    return config | ({"backend": "transformers"} if "backend" in config else {})
 
 
 def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> str:
@@ -288,8 +286,8 @@ def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
 
 def greedy_trajectory_rate(world: World, problems: list, result: EvalResult, style: str) -> float:
     """Returns the share of greedy completions with the right answer after a correct trajectory of ``style``
-    (``compressed``: ``compressed_is_correct``; other styles: ``world.trajectory_is_correct``)."""
-    check = compressed_is_correct if style == "compressed" else world.trajectory_is_correct
+    (``compressed``: ``world.compressed_is_correct``; other styles: ``world.trajectory_is_correct``)."""
+    check = world.compressed_is_correct if style == "compressed" else world.trajectory_is_correct
     ok = [bool(right) and check(p, world.trajectory_of(c))
           for p, c, right in zip(problems, result.greedy_completions, result.greedy_correct)]
     return float(np.mean(ok))

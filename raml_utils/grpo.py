@@ -27,7 +27,7 @@ from pathlib import Path
 from .cache import Store
 from .params import GRPOParams, Profile
 from .training import TrainJob, run_job, run_jobs, run_missing_in_pool
-from .worlds import ToyWorld, World, make_problems, toy, world_for
+from .worlds import ToyWorld, World, make_problems, toy
 
 CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT = 1.0, 0.0, -0.5, -1.0
 
@@ -152,7 +152,9 @@ def _grpo_trainer_class():
             # A generator of its own: the choice never shifts the sampling RNG, so at a given seed every
             # support size sees the same first group of rollouts.
             self.support_generator = torch.Generator().manual_seed(support_seed)
-            self.rollout_generator = torch.Generator().manual_seed(support_seed + 1)  # the rollouts' sampling RNG
+            # The rollouts' sampling RNG, on the model's device; each process of a several-GPU run draws its own.
+            self.rollout_generator = torch.Generator(device=self.accelerator.device).manual_seed(
+                support_seed + 1 + 1_000_003 * self.accelerator.process_index)
             self.last_group: dict = {}  # the latest full group and the rows kept (for tests and inspection)
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
@@ -178,18 +180,28 @@ def _grpo_trainer_class():
     return SupportSetGRPOTrainer
 
 
+def per_device_group_batch(params: GRPOParams) -> int:
+    """Returns each process's rollouts per step: whole groups only (the support-set mask and the group advantages are
+    computed per process), or fails saying what to change."""
+    from .sft import per_device_batch, processes
+
+    per_device = per_device_batch(params.prompts_per_step * params.group_size)
+    if per_device % params.group_size:
+        raise ValueError(f"{processes()} processes would split GRPO groups of {params.group_size} rollouts: make "
+                         f"grpo.prompts_per_step ({params.prompts_per_step}) a multiple of the number of processes")
+    return per_device
+
+
 def grpo_config(params: GRPOParams, seed: int, output_dir: str, reward_weights: list[float] | None = None,
                 device: str = "cpu"):
     """Returns the TRL ``GRPOConfig`` of a run: one generation and one update per step, all on this machine
     (on a GPU, the LLM world: float32 weights, bfloat16 autocast)."""
     from trl import GRPOConfig
 
-    from .sft import per_device_batch
-
     return GRPOConfig(
         output_dir=output_dir,
         max_steps=params.steps,
-        per_device_train_batch_size=per_device_batch(params.prompts_per_step * params.group_size),
+        per_device_train_batch_size=per_device_group_batch(params),
         gradient_accumulation_steps=1,  # the whole group is one micro-batch: "bnpo" then means all selected tokens
         steps_per_generation=1,
         num_iterations=1,
@@ -243,7 +255,9 @@ def make_trainer(model, tokenizer, problems: list, params: GRPOParams, seed: int
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    world = world_for(sorted({p.family for p in problems}), tokenizer)
+    from .evaluation import world_of_problems
+
+    world = world_of_problems(problems, tokenizer)
     rewards = reward_funcs or [PaperReward(tokenizer, world, problems, delimiter),
                                AnswerAccuracy(tokenizer, world, problems, delimiter)]
     trainer = _grpo_trainer_class()(

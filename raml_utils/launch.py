@@ -5,8 +5,10 @@
 
 TRL's trainers read the distributed environment that ``accelerate launch`` sets up, so the job's code is the
 one ``training.run_job`` / ``grpo.run_grpo_job`` runs in a single process; each process's batch is the job's
-batch divided by the number of processes (``sft.per_device_batch``), so the update is the same. Every process
-trains, the artifact store's atomic rename keeps the first finished copy. ``launch_job`` is what notebooks call
+batch divided by the number of processes (``sft.per_device_batch``; GRPO: whole groups per process), so a step
+sees the same sequences. It is not bit for bit the single-process update: each process normalises its loss by its
+own tokens before the gradients are averaged. Every process trains; the artifact store's atomic rename keeps the
+first finished copy. ``launch_job`` is what notebooks call
 (through ``experiment.train``) when ``profile.gpus`` is above 1.
 """
 

@@ -112,10 +112,6 @@ class LLMWorldParams:
     def train_families(self) -> tuple[str, ...]:
         return tuple(f for f in self.families if f not in self.held_out_families)
 
-    @property
-    def held_out_family(self) -> str:
-        return self.held_out_families[0]
-
 
 WORLD_KINDS = {"toy": WorldParams, "llm": LLMWorldParams}
 

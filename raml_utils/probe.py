@@ -87,8 +87,8 @@ def rendered_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = No
     first_at = None
     if mark_answer:
         m = re.search(rf"(?<![\d.]){re.escape(str(rendered.answer))}(?![\d]|\.\d)", rendered.trajectory)
-        if m is not None:  # tokens that end before the answer's first character
-            first_at = len(_ids(tokenizer, rendered.trajectory[:m.start()]))
+        if m is not None:  # the tokens that end before the answer's first character
+            first_at = int((token_ends <= m.start()).sum())
     return ProbeInput(_ids(tokenizer, rendered.prompt), trajectory, _ids(tokenizer, rendered.suffix),
                       _ids(tokenizer, rendered.answer), ends, answer_first_at=first_at)
 
@@ -255,8 +255,8 @@ def c1_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[
     rng = random.Random(f"corrupt:{seed}")
     rows = []
     for q, p in enumerate(problems):
-        for arm, spec in (("correct", toy.TrajectorySpec("long")),
-                          ("corrupted", corrupted_spec(p, rng, params.corrupt_max_delta))):
+        max_delta = min(params.corrupt_max_delta, world.max_step_error)  # LLM world: a count off by 1..9
+        for arm, spec in (("correct", toy.TrajectorySpec("long")), ("corrupted", corrupted_spec(p, rng, max_delta))):
             try:
                 rendered = world.render(p, spec)
             except ValueError:  # a gsm solution that cannot be corrupted consistently: no corrupted arm for it
@@ -276,6 +276,14 @@ def c1_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[
     return rows
 
 
+def device_key(profile) -> dict:
+    """Returns what a cached probe adds to its key for where it ran: nothing in the toy world (always the CPU, keys as
+    before), the device in the LLM world (a CPU and a GPU run differ in their float sums)."""
+    from .devices import device_for
+
+    return {} if profile.world.kind == "toy" else {"device": device_for(profile.world.families)}
+
+
 def c1_frame(profile, model_dir, seed: int, problems):
     """Returns the C1 rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached."""
     import json
@@ -284,17 +292,16 @@ def c1_frame(profile, model_dir, seed: int, problems):
     import pandas as pd
 
     from .experiment import store_of
-    from .devices import device_for, inference_dtype
+    from .devices import device_for
     from .models import load_model
 
     params = profile.pseudo_gradient
     config = {"model": Path(model_dir).name, "problems": [p.key for p in problems], "params": params,
-              "eval": profile.eval, "seed": seed, "what": f"{profile.world.kind}_c1"}
+              "eval": profile.eval, "seed": seed, "what": f"{profile.world.kind}_c1", **device_key(profile)}
 
     def make(tmp):
         torch.set_num_threads(profile.threads)
-        device = device_for(profile.world.families)
-        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+        model, tokenizer = load_model(Path(model_dir), device_for(profile.world.families))  # float32, as every probe
         (tmp / "rows.json").write_text(json.dumps(c1_rows(model, tokenizer, problems, params, profile.eval, seed)))
 
     path = store_of(profile).get_or_make("probe", config, make)

@@ -155,11 +155,10 @@ def bootstrap_mean(scores) -> dict:
 # --- C7 in the study's world: reflection trajectories probed token by token -------------------------
 
 
-def reflection_spec(problem, rng: random.Random) -> toy.TrajectorySpec:
-    """Returns a reflection ``TrajectorySpec`` drawn as in training: a wrong step at a random position, then the
-    reflection (toy world: operand off by 1..99; LLM world: result off by 1..9, as ``training_examples`` draw)."""
-    max_delta = toy.MOD - 1 if isinstance(problem, toy.Problem) else 9
-    return toy.TrajectorySpec("reflection", reflection=(rng.randrange(problem.k), rng.randint(1, max_delta)))
+def reflection_spec(world, problem, rng: random.Random) -> toy.TrajectorySpec:
+    """Returns a reflection ``TrajectorySpec`` drawn as in training: a wrong step at a random position (off by
+    1..``world.max_step_error``), then the reflection."""
+    return toy.TrajectorySpec("reflection", reflection=(rng.randrange(problem.k), rng.randint(1, world.max_step_error)))
 
 
 def reflection_positions(tokens: list[str]) -> list[int]:
@@ -194,7 +193,7 @@ def reflection_records(model, tokenizer, problems: list) -> list[dict]:
     rng = random.Random("reflection-probe")
     records = []
     for q, p in enumerate(problems):
-        spec = reflection_spec(p, rng)
+        spec = reflection_spec(world, p, rng)
         rendered = world.render(p, spec)
         item = probe.rendered_probe_input(tokenizer, rendered)
         tokens, at = _tokens_and_reflections(tokenizer, world, rendered.trajectory, item)
@@ -214,14 +213,15 @@ def _cached_records(profile, config: dict, make_records) -> list[dict]:
 
 
 def _load_for_probe(profile, model_dir: Path):
+    """Returns (model, tokenizer) for a probe: float32 wherever it runs (L-hat's small relative changes, C7, would
+    drown in bfloat16's rounding of the logits)."""
     import torch
 
-    from .devices import device_for, inference_dtype
+    from .devices import device_for
     from .models import load_model
 
     torch.set_num_threads(profile.threads)
-    device = device_for(profile.world.families)
-    return load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+    return load_model(Path(model_dir), device_for(profile.world.families))
 
 
 def reflection_probe(profile, model_dir: Path, seed: int, problems: list) -> list[dict]:
@@ -229,7 +229,8 @@ def reflection_probe(profile, model_dir: Path, seed: int, problems: list) -> lis
     def make_records():
         return reflection_records(*_load_for_probe(profile, model_dir), problems)
 
-    config = {"what": f"{profile.world.kind}_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems]}
+    config = {"what": f"{profile.world.kind}_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems],
+              **probe.device_key(profile)}
     return [{**r, "seed": seed} for r in _cached_records(profile, config, make_records)]
 
 
@@ -294,18 +295,20 @@ def llm_reflection_probe(profile) -> list[dict]:
     """Returns the C7 records of SmolLM2-135M-Instruct on ``reflection.llm_problems`` solutions, cached."""
     import torch
 
-    from .worlds import llm
+    from .devices import device_for
+    from .worlds import llm, llm_tasks
 
     R = profile.reflection
 
     def make_records():
         torch.set_num_threads(profile.threads)
-        model, tokenizer = llm.load_llm()
+        model, tokenizer = llm.load_llm(device=device_for(llm_tasks.FAMILIES))
         problems = reflection_problems(R.llm_problems, R.llm_seed)
         return llm_reflection_records(model, tokenizer, problems, R.llm_words, R.llm_sentence)
 
     config = {"what": "llm_c7", "model": llm.SMOLLM2_GGUF, "problems": R.llm_problems, "seed": R.llm_seed,
-              "words": R.llm_words, "sentence": R.llm_sentence, "threads": profile.threads}
+              "words": R.llm_words, "sentence": R.llm_sentence, "threads": profile.threads,
+              **({"device": "cuda"} if device_for(llm_tasks.FAMILIES) == "cuda" else {})}
     return [{**r, "seed": 0} for r in _cached_records(profile, config, make_records)]
 
 
@@ -357,7 +360,7 @@ def delimiter_probe(profile, model_dir: Path, arm: str, seed: int, problems: lis
 
     config = {"what": f"{profile.world.kind}_c8", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               "delimiter": delimiter, "samples": R.c8_samples, "eval": profile.eval, "seed": seed,
-              "sampler": experiment.SAMPLER_VERSION}
+              "sampler": experiment.SAMPLER_VERSION, **probe.device_key(profile)}
     return [{**r, "arm": arm, "seed": seed} for r in _cached_records(profile, config, make_records)]
 
 

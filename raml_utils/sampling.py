@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
@@ -56,7 +58,7 @@ def generate(
     for start in tqdm(starts, desc="sampling", disable=not progress, leave=False):
         batch = jobs[start : start + batch_size]
         enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
-        generator = torch.Generator().manual_seed(seed + start)
+        generator = torch.Generator(device=model.device).manual_seed(seed + start)  # draws where the logits are
         rows = decode(model, enc["input_ids"].to(model.device), enc["attention_mask"].to(model.device),
                       tokenizer.eos_token_id, max_new_tokens, None if greedy else temperature, generator)
         out += [tokenizer.decode(row, skip_special_tokens=False) for row in rows]
@@ -83,7 +85,7 @@ def decode(model, input_ids, attention_mask, eos_id: int | list[int], max_new_to
             tokens = logits.argmax(-1)
         else:
             probs = torch.softmax(logits / temperature, dim=-1)
-            tokens = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
+            tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         for row, token in zip(alive.tolist(), tokens.tolist()):
             new[row].append(token)
         running = ~torch.isin(tokens, eos_ids)
@@ -107,19 +109,17 @@ def decode(model, input_ids, attention_mask, eos_id: int | list[int], max_new_to
 VLLM_VENV = ".venv-vllm"  # vLLM pins its own torch and transformers: it lives in an environment of its own
 
 
+@functools.cache
 def vllm_python():
     """Returns the Python of the vLLM environment (``.venv-vllm``, made by the bootstrap on GPU machines) if vLLM
-    imports there, else None."""
-    import functools
+    imports there, else None (asked once per process: importing vLLM takes seconds)."""
     import subprocess
     from pathlib import Path
 
-    @functools.cache
-    def probe(python: str) -> bool:
-        return subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode == 0
-
     python = Path(__file__).resolve().parent.parent / VLLM_VENV / "bin" / "python"
-    return str(python) if python.is_file() and probe(str(python)) else None
+    if not python.is_file():
+        return None
+    return str(python) if subprocess.run([str(python), "-c", "import vllm"], capture_output=True).returncode == 0 else None
 
 
 def backend_name(world) -> str:

@@ -354,8 +354,9 @@ def no_signal_note(records: list[NotebookRecord], profile: Profile) -> str | Non
     if "trainable_cells" not in m or m["trainable_cells"]:
         return None
     lo, hi = m["signal_band"]
-    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f}" for c in m["signal"]
-                      if c["family"] in profile.world.train_families)
+    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f} ({c['questions']} questions)"
+                      for c in m["signal"]
+                      if c["family"] in profile.world.train_families and c["k"] in profile.world.train_steps)
     return (f"the base's pass@n (a right answer in any format among n samples) on the fine-tuning questions ({rates}) "
             f"lies outside {lo:.0%}-{hi:.0%} everywhere (notebook 00): GRPO from the base would see groups with one "
             f"reward, so its arms are not used")
@@ -369,10 +370,16 @@ def without_rl_from_base(row: Row, note: str) -> Row:
     others = tuple(c for c in row.contrasts if not rl(c))
     kept = [c for c in others if c.primary]
     if not kept:
-        return replace(row, measurement="", verdict=NO_SIGNAL, note=note, contrasts=others)
+        return replace(row, measurement="", seeds="–", verdict=NO_SIGNAL, note=note, contrasts=others)
     verdicts = list(dict.fromkeys(c.verdict for c in kept))
-    return replace(row, measurement="; ".join(c.text() for c in kept), verdict=verdicts[0] if len(verdicts) == 1
-                   else MIXED, note=f"RL arms set aside: {note}", contrasts=others)
+    notes = [f"RL arms set aside: {note}"]
+    if len(verdicts) > 1:
+        notes.append("primary contrasts disagree (" + ", ".join(f"{c.arms[0]} − {c.arms[1]}: {c.verdict}" for c in kept)
+                     + ")")
+    counts = sorted({c.n_seeds for c in kept if c.n_seeds is not None})
+    seeds = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}") if counts else row.seeds
+    return replace(row, measurement="; ".join(c.text() for c in kept), seeds=seeds,
+                   verdict=verdicts[0] if len(verdicts) == 1 else MIXED, note="; ".join(notes), contrasts=others)
 
 
 def collect(profile_dir: Path, profile: Profile, notebooks_dir: Path = NOTEBOOKS_DIR) -> Scoreboard:

@@ -21,7 +21,8 @@ def main(folder: str) -> None:
     llm = LLM(model=request["model_dir"], dtype="bfloat16", gpu_memory_utilization=request["memory_fraction"],
               seed=request["seed"], enforce_eager=True)  # eager: no CUDA-graph capture, a start of seconds, not minutes
     params = SamplingParams(n=request["n"], temperature=request["temperature"], max_tokens=request["max_tokens"],
-                            seed=request["seed"], skip_special_tokens=False)  # top_p = 1, no top-k: plain sampling
+                            seed=request["seed"], skip_special_tokens=False,  # top_p = 1, no top-k: plain sampling
+                            spaces_between_special_tokens=False)  # decode special tokens as transformers does
     outputs = llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in request["prompt_token_ids"]], params)
     eos = request["eos"]
     # vLLM drops the EOS token from the text; a completion that stopped on it (not at the length limit) gets it back.

@@ -15,9 +15,14 @@ from .metrics import pass_at_k_per_question
 from .params import Profile
 from .worlds import make_problems, toy, world_of
 
-SIGNAL_BAND = (0.10, 0.60)  # pass@n of the base in which a (family, level) gives training signal (LLM world): the
-# share of questions with a right answer among n samples, in any format (GRPO's reward tells a right answer in a bad
-# format, -0.5, from a wrong one, -1, so that is signal; strict pass@n is reported beside it)
+def signal_band() -> tuple[float, float]:
+    """Returns the pre-registered band (params/claims.yaml) of the base's pass@n in which a (family, level) gives
+    on-policy RL signal in the LLM world: the share of questions with a right answer among n samples, in any format
+    (GRPO's reward tells a right answer in a bad format, -0.5, from a wrong one, -1; strict pass@n is beside it)."""
+    from .results import load_claims
+
+    band = load_claims()["fixed"]["llm_signal_band"]
+    return band["min"], band["max"]
 
 
 def tokenizer_of(profile: Profile):
@@ -66,14 +71,14 @@ def order_examples(profile: Profile, tokenizer, n: int = 3) -> list[str]:
 
 def signal_table(frame, result, problems, n: int) -> "pd.DataFrame":
     """Returns, per (family, difficulty): greedy accuracy, sample accuracy, pass@n (n = all samples: at least one of
-    them right and well formed), the same in any format, and whether the any-format pass@n lies in ``SIGNAL_BAND``."""
+    them right and well formed), the same in any format, and whether the any-format pass@n lies in ``signal_band()``."""
     table = frame.assign(pass_at_n=pass_at_k_per_question(result.sample_correct, n),
                          pass_at_n_any_format=pass_at_k_per_question(result.sample_answer_correct, n)
                          ).groupby(["family", "k"])
     out = table[["greedy_accuracy", "accuracy", "any_format_accuracy", "pass_at_n", "pass_at_n_any_format",
                  "correct_trajectory_rate"]].mean()
     out["questions"] = table.size()
-    out["in_signal_band"] = out.pass_at_n_any_format.between(*SIGNAL_BAND)
+    out["in_signal_band"] = out.pass_at_n_any_format.between(*signal_band())
     return out
 
 
@@ -84,9 +89,10 @@ def base_measurements(profile: Profile, frame, signal, n_parameters: int, target
            "base_accuracy_by_family_k": frame.groupby(["family", "k"]).greedy_accuracy.mean().unstack().round(4).to_dict(),
            "signal": signal.reset_index().round(4).to_dict(orient="records")}
     if world.kind == "llm":
-        train = signal[signal.index.get_level_values("family").isin(world.train_families)]
+        cells = signal.index.to_frame()
+        train = signal[(cells.family.isin(world.train_families) & cells.k.isin(world.train_steps)).to_numpy()]
         usable = train[train.in_signal_band].reset_index()[["family", "k"]].to_dict(orient="records")
-        return out | {"signal_band": SIGNAL_BAND, "trainable_cells": usable,
+        return out | {"signal_band": signal_band(), "trainable_cells": usable,
                       "train_pass_at_n": float(train.pass_at_n.mean()),
                       "train_pass_at_n_any_format": float(train.pass_at_n_any_format.mean())}
     mid = frame[frame.k.isin(world.train_steps) & (frame.k > max(world.easy_steps))]

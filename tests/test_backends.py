@@ -27,7 +27,8 @@ def test_auto_backend_and_dtype_follow_what_the_machine_has():
     device = devices.device_for(world.families)
     assert device == ("cuda" if torch.cuda.is_available() else "cpu")
     assert devices.inference_dtype(world, device) == (torch.bfloat16 if device == "cuda" else torch.float32)
-    assert "vLLM" in sampling.backend_line(world) or sampling.backend_name(world) == "vllm"
+    line = sampling.backend_line(world)
+    assert line.startswith("sampling backend: vLLM") if usable else ("vLLM not used: " in line)
 
 
 def test_asking_for_vllm_where_it_cannot_run_fails_saying_why():
@@ -59,10 +60,12 @@ def test_vllm_and_transformers_agree_within_sampling_noise():
     base_dir = base_model_path(P)
     model, tokenizer = load_model(base_dir, "cuda", torch.bfloat16)
     problems = experiment.test_set(P, "in_domain")
-    ours = evaluate(model, tokenizer, problems, P.eval).sample_correct.mean()
+    # The base never writes the strict format (README): compare the right answers in any format, which it does find.
+    ours = evaluate(model, tokenizer, problems, P.eval).sample_answer_correct.mean()
     vllm = evaluate(model, tokenizer, problems, P.eval,
-                    sampler=sampling.VLLMSampler(base_dir, P.world.vllm_memory_fraction)).sample_correct.mean()
+                    sampler=sampling.VLLMSampler(base_dir, P.world.vllm_memory_fraction)).sample_answer_correct.mean()
     n = len(problems) * P.eval.n_samples
+    assert ours + vllm > 0  # something to compare
     assert abs(ours - vllm) <= 4 * np.sqrt(max(ours * (1 - ours), 0.01) * 2 / n)
 
 

@@ -43,22 +43,22 @@ def test_compressed_trajectory_keeps_every_running_result_and_is_shorter(tokeniz
         assert results[-1] == p.answer
         assert efficiency.n_tokens(tokenizer, compressed) < efficiency.n_tokens(tokenizer, short) \
             < efficiency.n_tokens(tokenizer, long)
-        assert efficiency.compressed_is_correct(p, compressed)
+        assert TOY.compressed_is_correct(p, compressed)
 
 
 def test_compressed_check_accepts_every_valid_order_and_rejects_errors():
     p = problems("chain", steps=(3,))[0]
     for order in itertools.permutations(range(3)):
-        assert efficiency.compressed_is_correct(p, toy.render(p, toy.TrajectorySpec("compressed", order)).trajectory)
+        assert TOY.compressed_is_correct(p, toy.render(p, toy.TrajectorySpec("compressed", order)).trajectory)
     good = efficiency.compressed_trajectory(TOY, p)
     wrong_first = f"{(int(good[:2]) + 1) % 100:02d}" + good[2:]
-    assert not efficiency.compressed_is_correct(p, wrong_first)  # a wrong intermediate result
-    assert not efficiency.compressed_is_correct(p, good[3:])  # a step left out
-    assert not efficiency.compressed_is_correct(p, good + good[-3:])  # a step too many
-    assert not efficiency.compressed_is_correct(p, toy.render(p).trajectory)  # not compressed
+    assert not TOY.compressed_is_correct(p, wrong_first)  # a wrong intermediate result
+    assert not TOY.compressed_is_correct(p, good[3:])  # a step left out
+    assert not TOY.compressed_is_correct(p, good + good[-3:])  # a step too many
+    assert not TOY.compressed_is_correct(p, toy.render(p).trajectory)  # not compressed
     v = problems("vars", steps=(2,))[0]
-    assert efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v))
-    assert not efficiency.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v)[len(toy.start_step(v)[0]):])
+    assert TOY.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v))
+    assert not TOY.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v)[len(toy.start_step(v)[0]):])
 
 
 # --- budget forcing ------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def test_every_style_ends_in_the_true_answer_and_the_steps_compute_it(family):
     short = L.render(p, toy.TrajectorySpec("short"), TEMPLATE).trajectory
     assert len(short) < len(long) and abs(len(padded) - len(long)) <= 2 * len(steps) and L.FILLER in padded
     reflection = L.render(p, toy.TrajectorySpec("reflection", reflection=(1, 4)), TEMPLATE).trajectory
-    assert reflection.count(L.REFLECTION) == 1 and L.trajectory_is_correct(p, short)
+    assert reflection.count(L.REFLECTION) == 1 and L.trajectory_is_correct(p, short) and L.trajectory_is_correct(p, long)
+    compressed = L.render(p, toy.TrajectorySpec("compressed"), TEMPLATE).trajectory
+    assert L.compressed_is_correct(p, compressed) and not L.compressed_is_correct(p, short)
 
 
 def test_reflection_writes_a_wrong_result_whose_check_fails_then_redoes_the_step():
@@ -55,13 +57,13 @@ def test_orders_give_distinct_trajectories_with_the_same_answer(family):
     p = L.make_problems(1, "train", 0, (family,), (4,))[0]
     orders = L.distinct_orders(p, 8, random.Random(0))
     trajectories = {L.render(p, toy.TrajectorySpec("short", o), TEMPLATE).trajectory for o in orders}
-    assert len(orders) == len(trajectories) == 8 <= L.n_orders(p)
+    assert len(orders) == len(trajectories) == 8
     assert all(L.solution_steps(p, o)[-1].result == L.solution_steps(p)[-1].result for o in orders)
 
 
 def test_gsm_solutions_come_in_one_order():
     p = L.make_problems(1, "train", 0, ("gsm_symbolic",), (3,))[0]
-    assert L.n_orders(p) == 1 and L.distinct_orders(p, 4, random.Random(0)) == [None]
+    assert L.distinct_orders(p, 4, random.Random(0)) == [None]
 
 
 @pytest.mark.parametrize("completion, answer", [
@@ -132,3 +134,19 @@ def test_llm_profiles_validate_and_bad_world_keys_fail_with_the_allowed_values(t
         bad.write_text(text + "\n")
         with pytest.raises(ParamError, match=message.replace("[", r"\[").replace("]", r"\]")):
             load_profile(bad)
+
+
+def test_a_check_is_written_only_where_undoing_the_last_operation_is_right():
+    from raml_utils.worlds.llm_tasks import _gsm_step
+
+    assert _gsm_step("So he has 28 x 4 = 112 apples.").long.endswith("(check: {r} ÷ 4 = 28)")
+    assert _gsm_step("In all 3 + 8 + 18 = 29 slices.").long.endswith("(check: {r} - 18 = 11)")
+    mixed = _gsm_step("That is 4 + 2 * 3 = 10 points.")  # no left-to-right inverse here
+    assert "check" not in mixed.long and mixed.result == "10"
+
+
+def test_compressed_trajectories_in_any_valid_order_are_correct():
+    p = L.make_problems(1, "train", 0, ("chain_sum",), (4,))[0]
+    for order in L.distinct_orders(p, 6, random.Random(1)):
+        assert L.compressed_is_correct(p, L.render(p, toy.TrajectorySpec("compressed", order), TEMPLATE).trajectory)
+    assert not L.compressed_is_correct(p, "1\n2\n3\n4\n")

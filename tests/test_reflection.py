@@ -9,7 +9,7 @@ import pytest
 from raml_utils import experiment, probe, reflection
 from raml_utils.models import ModelConfig, build_model
 from raml_utils.params import EvalParams, load_profile
-from raml_utils.worlds import toy
+from raml_utils.worlds import ToyWorld, toy
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_relative_change_on_a_known_curve():
 def test_reflection_token_sits_between_the_wrong_step_and_its_correction(tokenizer):
     rng = random.Random(0)
     for p in toy.make_problems(12, "test", seed=3, families=toy.FAMILIES, steps=(2, 3, 4)):
-        spec = reflection.reflection_spec(p, rng)
+        spec = reflection.reflection_spec(ToyWorld(), p, rng)
         rendered = toy.render(p, spec)
         item = probe.rendered_probe_input(tokenizer, rendered)
         tokens = tokenizer.convert_ids_to_tokens(list(item.trajectory))

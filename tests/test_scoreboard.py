@@ -299,8 +299,9 @@ def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
     llm = load_profile("smoke_llm")
     profile_dir = tmp_path / "outputs" / llm.name
     (tmp_path / "notebooks").mkdir()
-    signal = [{"family": "gsm_symbolic", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.0},
-              {"family": "chain_sum", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.03}]
+    signal = [{"family": "gsm_symbolic", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.0, "questions": 4},
+              {"family": "chain_sum", "k": 2, "pass_at_n": 0.0, "pass_at_n_any_format": 0.03, "questions": 4},
+              {"family": "chain_sum", "k": 3, "pass_at_n": 0.0, "pass_at_n_any_format": 0.5, "questions": 4}]
 
     def write(name, claims, measurements=None):
         folder = profile_dir / name
@@ -317,7 +318,8 @@ def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
                                   claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), -0.2, -0.3, -0.1, "not reproduced")])
     board = sb.collect(profile_dir, llm, tmp_path / "notebooks")
     c4, c5, c6 = (row(board, c) for c in ("C4", "C5", "C6"))
-    assert c4.verdict == sb.NO_SIGNAL and "chain_sum k=2: 0.03" in c4.note and c4.measurement == ""
+    assert c4.verdict == sb.NO_SIGNAL and "chain_sum k=2: 0.03 (4 questions)" in c4.note and c4.measurement == ""
+    assert "k=3" not in c4.note  # only the fine-tuning levels (smoke_llm: k = 2) count
     assert c6.verdict == "reproduced" and "grpo" not in c6.measurement and "RL arms set aside" in c6.note
     assert c5.verdict == "not reproduced"
     # With signal somewhere, nothing is set aside.

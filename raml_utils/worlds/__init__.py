@@ -19,7 +19,7 @@ class ToyWorld:
     kind = "toy"
     eos = toy.EOS
     STYLES = toy.STYLES
-    max_reflection_delta = toy.MOD - 1  # a reflection's wrong step misreads an operand by 1..99
+    max_step_error = toy.MOD - 1  # how far a wrong step is off (reflection, corruption): an operand misread by 1..99
 
     def render(self, problem, spec: toy.TrajectorySpec = toy.TrajectorySpec()) -> toy.Rendered:
         return toy.render(problem, spec)
@@ -58,6 +58,11 @@ class ToyWorld:
     def trajectory_is_correct(self, problem, trajectory: str) -> bool:
         return toy.trajectory_is_correct(problem, trajectory)
 
+    def compressed_is_correct(self, problem, trajectory: str) -> bool:
+        from ..efficiency import toy_compressed_is_correct
+
+        return toy_compressed_is_correct(problem, trajectory)
+
 
 @dataclass(frozen=True)
 class LLMWorld:
@@ -66,7 +71,7 @@ class LLMWorld:
     template: llm_tasks.Template
     kind = "llm"
     STYLES = llm_tasks.STYLES
-    max_reflection_delta = 9  # a reflection's wrong step has its result off by 1..9
+    max_step_error = 9  # how far a wrong step is off (reflection, corruption): 1..9
 
     @property
     def eos(self) -> str:
@@ -108,6 +113,9 @@ class LLMWorld:
 
     def trajectory_is_correct(self, problem, trajectory: str) -> bool:
         return llm_tasks.trajectory_is_correct(problem, trajectory)
+
+    def compressed_is_correct(self, problem, trajectory: str) -> bool:
+        return llm_tasks.compressed_is_correct(problem, trajectory)
 
 
 World = ToyWorld | LLMWorld

@@ -20,7 +20,7 @@ def training_examples(world, problems: list, style: str, seed: int, truncation_r
     ``orders_per_question`` > 1 writes several distinct valid trajectories of each question (the support
     set); ``truncation_rate`` cuts that share of trajectories at a random position (``world.cut_anywhere``: a token
     of the toy world, a word of the LLM world) and forces the answer there; in the ``reflection`` style,
-    ``reflection_rate`` of trajectories get a wrong step (off by 1..``world.max_reflection_delta``), the reflection,
+    ``reflection_rate`` of trajectories get a wrong step (off by 1..``world.max_step_error``), the reflection,
     the fix. ``sequences_per_question`` (support-set experiment, C6) repeats each question's own orders round-robin
     up to that many sequences, so arms with different support sets see every question equally often (the paper's
     equal-frequency construction); truncation is still drawn per sequence. None keeps one per order.
@@ -36,7 +36,7 @@ def training_examples(world, problems: list, style: str, seed: int, truncation_r
             reflection = None
             if style == "reflection":
                 if rng.random() < reflection_rate:
-                    reflection = (rng.randrange(p.k), rng.randint(1, world.max_reflection_delta))
+                    reflection = (rng.randrange(p.k), rng.randint(1, world.max_step_error))
                 else:
                     spec_style = "long"
             r = world.render(p, TrajectorySpec(spec_style, order, delimiter, reflection=reflection))

@@ -29,8 +29,8 @@ def smollm2_dir() -> Path:
     return folder
 
 
-def load_llm(model_dir: str | Path | None = None):
-    """Returns (model, tokenizer): SmolLM2-135M-Instruct in float32 on the CPU, or a local HF model directory."""
+def load_llm(model_dir: str | Path | None = None, device: str = "cpu"):
+    """Returns (model, tokenizer): SmolLM2-135M-Instruct (or a local HF model directory) in float32 on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -39,7 +39,7 @@ def load_llm(model_dir: str | Path | None = None):
     kwargs = {} if model_dir else {"gguf_file": SMOLLM2_GGUF}
     source = Path(model_dir) if model_dir else smollm2_dir()
     tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).eval()
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs).to(device).eval()
     return model, tokenizer
 
 

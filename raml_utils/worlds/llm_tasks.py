@@ -155,33 +155,28 @@ def make_problems(n: int, split: str, seed: int, families=("gsm_symbolic", "chai
 
 # --- worked solutions ----------------------------------------------------------------------------------------------
 
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-_EQUATION = re.compile(r"((?:\d+(?:\.\d+)?\s*[-+*/×x÷]\s*)+\d+(?:\.\d+)?)\s*=\s*(\d+(?:\.\d+)?)")
 _INVERSE = {"+": "-", "-": "+", "*": "/", "×": "÷", "x": "÷", "/": "×", "÷": "×"}
 
 
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _gsm_step(line: str) -> Step:
-    """Returns a solution line as a step: its first equation's result is the step's result, checked by its inverse."""
+    """Returns a solution line as a step: its first equation's result is the step's result, checked by undoing its
+    last operation where that is well defined (one operation, or only + and -; not "4 + 2 * 3 = 10")."""
+    from .llm import _EQUATION, _evaluate, _fmt
+
     m = _EQUATION.search(line)
-    safe = line.replace("{", "{{").replace("}", "}}")
     if m is None:
-        return Step(safe, safe, "")
+        return Step(_escape(line), _escape(line), "")
     terms = re.split(r"\s*([-+*/×x÷])\s*", m.group(1))
-    template = safe[:m.start(2)] + "{r}" + safe[m.end(2):]
-    check = f" (check: {{r}} {_INVERSE[terms[-2]]} {terms[-1]} = {_num(_eval(terms[:-2]))})" if len(terms) >= 3 else ""
+    ops = terms[1::2]
+    template = _escape(line[:m.start(2)]) + "{r}" + _escape(line[m.end(2):])
+    check = ""
+    if len(ops) == 1 or all(op in "+-" for op in ops):
+        check = f" (check: {{r}} {_INVERSE[ops[-1]]} {terms[-1]} = {_fmt(_evaluate(' '.join(terms[:-2])))})"
     return Step(template, template + check, m.group(2))
-
-
-def _eval(terms: list[str]) -> float:
-    """Returns the value of alternating numbers and operators, left to right (gsm equations are written that way)."""
-    value = float(terms[0])
-    for op, x in zip(terms[1::2], terms[2::2]):
-        x = float(x)
-        value = {"+": value + x, "-": value - x, "/": value / x if x else math.nan}.get(op, value * x)
-    return value
 
 
 def solution_steps(problem: Problem, order: tuple[int, ...] | None = None,
@@ -267,11 +262,6 @@ def _corrupted_gsm_lines(problem: Problem, lines: list[str], delta: int) -> list
     return None if text is None else text.split("\n")
 
 
-def n_orders(problem: Problem) -> int:
-    """Returns how many distinct valid trajectories (orders of the steps) the family allows for ``problem``."""
-    return 1 if problem.family == "gsm_symbolic" else math.factorial(problem.level)
-
-
 def distinct_orders(problem: Problem, n: int, rng: random.Random) -> list[tuple[int, ...] | None]:
     """Returns up to ``n`` distinct valid step orders (the generator's first), sampled without replacement."""
     if problem.family == "gsm_symbolic":
@@ -346,7 +336,9 @@ def render(problem: Problem, spec: toy.TrajectorySpec, template: Template) -> Re
         pos, delta = spec.reflection or (0, 1)
         pos = min(pos, len(steps) - 1)
         if steps[pos].result:
-            wrong = _num(float(steps[pos].result) + delta)
+            from .llm import _fmt
+
+            wrong = _fmt(float(steps[pos].result) + delta)
             texts.insert(pos, steps[pos].text(style, wrong) + REFLECTION)
     return Rendered(prompt, tuple(texts), problem.answer, spec.delimiter, eos=template.eos)
 
@@ -400,8 +392,8 @@ def recovered_answer(completion: str) -> str | None:
     boxes = _BOXED.findall(completion)
     if boxes:
         return boxes[-1]
-    numbers = re.findall(r"-?\d+(?:\.\d+)?", completion)
-    return numbers[-1] if numbers else None
+    numbers = re.findall(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?", completion)  # "1,200" is 1200
+    return numbers[-1].replace(",", "") if numbers else None
 
 
 def trajectory_of(completion: str) -> str:
@@ -417,7 +409,7 @@ def trajectory_is_correct(problem: Problem, trajectory: str) -> bool:
     Weaker than the toy world's step-by-step check (free text cannot be parsed into steps in general); the
     evaluation credits it only together with a correct final answer, so it tells a derived answer from a guess.
     """
-    return re.search(rf"=\s*{re.escape(problem.answer)}(?![\d.]|\.\d)", trajectory) is not None
+    return re.search(rf"=\s*{re.escape(problem.answer)}(?!\d|\.\d)", trajectory) is not None
 
 
 # --- training sets -------------------------------------------------------------------------------------------------
@@ -439,20 +431,25 @@ def words(trajectory: str) -> list[str]:
     return re.findall(r"\s*\S+", trajectory)
 
 
-def compressed_is_correct(problem: Problem, trajectory: str, max_orders: int = 720) -> bool:
+def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
     """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem``: its lines are the running
-    results of one valid order of the worked solution's steps (up to ``max_orders`` orders are tried)."""
+    results of the worked solution's steps in one valid order (gsm_symbolic: the generator's order)."""
     lines = [line.strip() for line in trajectory.strip().splitlines()]
-    orders = [None] if problem.family == "gsm_symbolic" else itertools.islice(
-        itertools.permutations(range(problem.level)), max_orders)
-    for order in orders:
-        results = [s.result for s in solution_steps(problem, order)]
-        if len(results) == len(lines) and all(_same_number(a, b) for a, b in zip(lines, results)):
-            return True
-    return False
+    results = [float(step.result) for step in solution_steps(problem)]
+    if problem.family == "gsm_symbolic" or len(lines) != len(results):
+        return len(lines) == len(results) and all(_same_number(a, b) for a, b in zip(lines, results))
+    # Every other family adds one contribution per step to a running total: search the orders step by step.
+    start = float(re.findall(r"-?\d+", problem.metadata["expression"])[0]) if problem.family == "chain_sum" else 0.0
+    contributions = [b - a for a, b in zip([start, *results], results)]
+
+    def reachable(value: float, pos: int, unused: frozenset) -> bool:
+        return pos == len(lines) or any(_same_number(lines[pos], value + contributions[i])
+                                         and reachable(value + contributions[i], pos + 1, unused - {i}) for i in unused)
+
+    return reachable(start, 0, frozenset(range(len(results))))
 
 
-def _same_number(text: str, value: str) -> bool:
+def _same_number(text: str, value) -> bool:
     try:
         return float(text) == float(value)
     except ValueError:
