@@ -62,11 +62,16 @@ def gsm_problems(n: int, seed: int) -> list[GSMProblem]:
     out = []
     for item in reasoning_gym.create_dataset("gsm_symbolic", size=n, seed=seed):
         cot = item["metadata"]["answer_cot"]
-        solution = re.sub(r"\s*####\s*\S+\s*$", "", cot).rstrip()
+        solution = worked_solution(cot)
         if solution == cot.rstrip():
             raise ValueError(f"gsm_symbolic solution without a '#### N' line: {cot[-80:]!r}")
         out.append(GSMProblem(item["question"], str(item["answer"]).strip(), solution))
     return out
+
+
+def worked_solution(answer_cot: str) -> str:
+    """Returns a gsm_symbolic ``answer_cot`` without its final "#### N" line (which states the answer)."""
+    return re.sub(r"\s*####\s*\S+\s*$", "", answer_cot).rstrip()
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -94,12 +99,20 @@ def _evaluate(expression: str) -> float:
 
 
 def corrupt_solution(problem: GSMProblem, rng: random.Random, max_delta: int) -> str | None:
-    """Returns the solution with its first computed result wrong and the error carried forward, or None.
+    """Returns ``carry_forward`` of the solution with a delta drawn from 1..max_delta, or None (nothing drawn if
+    the solution has no equation)."""
+    if _EQUATION.search(problem.solution) is None:
+        return None
+    return carry_forward(problem, rng.randint(1, max_delta))
 
-    The first equation ``a op b = c`` gets ``c + delta`` (delta in 1..max_delta); every later equation is
-    recomputed with the changed values, and every later mention of a changed result is rewritten, so
-    the solution ends with a different stated answer. None when that cannot be done consistently (no
-    equation, or the true answer would still be written in the corrupted text).
+
+def carry_forward(problem: GSMProblem, delta: int) -> str | None:
+    """Returns the solution with its first computed result wrong by ``delta`` and the error carried forward, or None.
+
+    The first equation ``a op b = c`` gets ``c + delta``; every later equation is recomputed with the changed
+    values, and every later mention of a changed result is rewritten, so the solution ends with a different
+    stated answer. None when that cannot be done consistently (no equation, or the true answer would still be
+    written in the corrupted text).
     """
     eqs = list(_EQUATION.finditer(problem.solution))
     if not eqs:
@@ -112,7 +125,7 @@ def corrupt_solution(problem: GSMProblem, rng: random.Random, max_delta: int) ->
         lhs = _NUMBER.sub(lambda n: changed.get(n.group(0), n.group(0)), m.group(1))
         old = m.group(2)
         try:
-            new = _fmt(float(old) + rng.randint(1, max_delta)) if i == 0 else _fmt(_evaluate(lhs))
+            new = _fmt(float(old) + delta) if i == 0 else _fmt(_evaluate(lhs))
         except (ValueError, ZeroDivisionError, SyntaxError):
             return None
         if new != old:

@@ -32,12 +32,12 @@ import re
 from dataclasses import dataclass
 
 from . import toy
+from .llm import _EQUATION, ANSWER_SUFFIX, GSMProblem, _evaluate, _fmt, carry_forward, worked_solution
 
 FAMILIES = ("gsm_symbolic", "chain_sum", "leg_counting", "letter_counting")
 STYLES = toy.STYLES  # the same six styles as the toy world
 INSTRUCTION = "Reason step by step, then give the final answer as \\boxed{answer}."
 THINK, END_THINK = "<think>\n", "\n</think>"  # plain text here: SmolLM2's vocabulary has no thinking markers
-ANSWER_SUFFIX = "\n\n**Final Answer**\n\\boxed{"  # what the paper appends after every prefix before the answer
 ANSWER_END = "}"
 REFLECTION = "Wait, that check fails. Let me redo this step.\n"
 FILLER = " ."  # neutral filler of the padded style
@@ -109,9 +109,7 @@ def _config(family: str, level: int) -> dict:
 
 
 def _gsm_lines(entry: dict) -> list[str]:
-    cot = entry["metadata"]["answer_cot"]
-    solution = re.sub(r"\s*####\s*\S+\s*$", "", cot).rstrip()
-    return [line.strip() for line in solution.splitlines() if line.strip()]
+    return [line.strip() for line in worked_solution(entry["metadata"]["answer_cot"]).splitlines() if line.strip()]
 
 
 def split_of(key: str, test_fraction: float) -> str:
@@ -165,8 +163,6 @@ def _escape(text: str) -> str:
 def _gsm_step(line: str) -> Step:
     """Returns a solution line as a step: its first equation's result is the step's result, checked by undoing its
     last operation where that is well defined (one operation, or only + and -; not "4 + 2 * 3 = 10")."""
-    from .llm import _EQUATION, _evaluate, _fmt
-
     m = _EQUATION.search(line)
     if m is None:
         return Step(_escape(line), _escape(line), "")
@@ -187,7 +183,7 @@ def solution_steps(problem: Problem, order: tuple[int, ...] | None = None,
     ``misread=(j, delta)`` corrupts the solution, the error carried forward to a wrong final answer, as the toy
     world's misread does: the j-th step written reads its operand (a number, a count of animals, a count of
     letters) off by ``delta``; in gsm_symbolic, whose solutions come as text, the first computed result is off by
-    ``delta`` and every later equation is recomputed (``worlds.llm.corrupt_solution``; None if it cannot be).
+    ``delta`` and every later equation is recomputed (``worlds.llm.carry_forward``; None if it cannot be).
     """
     meta = problem.metadata
     j, delta = misread if misread is not None else (-1, 0)
@@ -252,13 +248,7 @@ def solution_steps(problem: Problem, order: tuple[int, ...] | None = None,
 
 
 def _corrupted_gsm_lines(problem: Problem, lines: list[str], delta: int) -> list[str] | None:
-    from .llm import GSMProblem, corrupt_solution
-
-    class Fixed(random.Random):  # corrupt_solution draws its delta from an rng: give it exactly ``delta``
-        def randint(self, a, b):
-            return delta
-
-    text = corrupt_solution(GSMProblem(problem.question, problem.answer, "\n".join(lines)), Fixed(), delta)
+    text = carry_forward(GSMProblem(problem.question, problem.answer, "\n".join(lines)), delta)
     return None if text is None else text.split("\n")
 
 
@@ -336,8 +326,6 @@ def render(problem: Problem, spec: toy.TrajectorySpec, template: Template) -> Re
         pos, delta = spec.reflection or (0, 1)
         pos = min(pos, len(steps) - 1)
         if steps[pos].result:
-            from .llm import _fmt
-
             wrong = _fmt(float(steps[pos].result) + delta)
             texts.insert(pos, steps[pos].text(style, wrong) + REFLECTION)
     return Rendered(prompt, tuple(texts), problem.answer, spec.delimiter, eos=template.eos)
