@@ -131,12 +131,18 @@ def backend_name(world) -> str:
     choice = getattr(world, "sampler", "transformers")
     if choice == "transformers":
         return "transformers"
-    usable = torch.cuda.is_available() and vllm_python() is not None
-    if choice == "vllm" and not usable:
-        why = "no CUDA GPU is visible" if not torch.cuda.is_available() else f"vLLM does not import in {VLLM_VENV}/"
+    why = _why_no_vllm()
+    if choice == "vllm" and why:
         raise RuntimeError(f"world.sampler='vllm' cannot run here: {why} (the bootstrap makes {VLLM_VENV}/ from "
                            "requirements-vllm.txt on GPU machines); use world.sampler: transformers or auto")
-    return "vllm" if usable else "transformers"
+    return "transformers" if why else "vllm"
+
+
+def _why_no_vllm() -> str:
+    """Returns why vLLM cannot sample here ("" if it can)."""
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible"
+    return "" if vllm_python() is not None else f"vLLM does not import in {VLLM_VENV}/"
 
 
 def backend_line(world) -> str:
@@ -146,8 +152,7 @@ def backend_line(world) -> str:
         return f"sampling backend: vLLM ({VLLM_VENV}/)"
     if world.kind == "toy" or getattr(world, "sampler", "") == "transformers":
         return "sampling backend: transformers (raml_utils.sampling.generate)"
-    why = "no CUDA GPU is visible" if not torch.cuda.is_available() else f"vLLM is not installed in {VLLM_VENV}/"
-    return f"sampling backend: transformers (raml_utils.sampling.generate); vLLM not used: {why}"
+    return f"sampling backend: transformers (raml_utils.sampling.generate); vLLM not used: {_why_no_vllm()}"
 
 
 class VLLMSampler:
