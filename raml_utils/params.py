@@ -166,7 +166,8 @@ class BaseParams:
     facts_train: TrainParams = TrainParams(steps=600, batch_size=64, learning_rate=2e-3)  # stage 1: only the
     # primitive facts and easy questions, worked digit by digit; a small transformer groks the digit sums
     # after ~500 such steps (loss flat from step 550 of 800), and does not within 1500 steps of the full mixture
-    train: TrainParams = TrainParams(steps=1000, batch_size=64, learning_rate=2e-3)  # stage 2: the full mixture
+    train: TrainParams = TrainParams(steps=500, batch_size=64, learning_rate=2e-3)  # stage 2: the full mixture;
+    # 500 steps (1000 until 2026-12-01: notebook 00 took 384 s against its 300 s budget, README "Budget cuts")
     n_questions: int = 4000  # pre-training questions over all families and difficulties
     trajectory_styles: tuple[str, ...] = ("short", "long")  # each trajectory the base model sees is written in
     # one of these, drawn at random: the base is not biased towards the style of any later SFT arm
@@ -262,8 +263,9 @@ class SupportSetParams:
     steps: tuple[int, ...] = (4,)  # difficulties of the questions: k operations have k! distinct orders
     n_questions: int = 200  # training questions shared by every arm (fine-tuning families, difficulties `steps`)
     style: str = "long"  # trajectory style of the SFT arms
-    sft_steps: int = 100  # optimizer steps of every SFT arm here (batch size and the rest from `sft`); an arm has
-    # n_questions x max(sft_sizes) sequences, so steps x batch / that = passes over it (2 at the defaults)
+    sft_steps: int = 50  # optimizer steps of every SFT arm here (batch size and the rest from `sft`); an arm has
+    # n_questions x max(sft_sizes) sequences, so steps x batch / that = passes over it: one at the defaults (two,
+    # 100 steps, until 2026-12-01: notebook 03 took 562 s against its 480 s budget, README "Budget cuts")
 
     def validate(self, key: str) -> None:
         import math
