@@ -284,14 +284,26 @@ def device_key(profile) -> dict:
     return {} if profile.world.kind == "toy" else {"device": device_for(profile.world.families)}
 
 
+def cached_records(profile, config: dict, make_records, name: str = "records.json") -> list[dict]:
+    """Returns the records (JSON rows) built by ``make_records()``, from the probe cache when ``config`` was seen
+    before: a warm rerun of a notebook reads every probe instead of loading its model again."""
+    import json
+
+    from .experiment import store_of
+
+    def make(tmp) -> None:
+        (tmp / name).write_text(json.dumps(make_records()))
+
+    path = store_of(profile).get_or_make("probe", config, make)
+    return json.loads((path / name).read_text())
+
+
 def c1_frame(profile, model_dir, seed: int, problems):
     """Returns the C1 rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached."""
-    import json
     from pathlib import Path
 
     import pandas as pd
 
-    from .experiment import store_of
     from .devices import device_for
     from .models import load_model
 
@@ -299,13 +311,33 @@ def c1_frame(profile, model_dir, seed: int, problems):
     config = {"model": Path(model_dir).name, "problems": [p.key for p in problems], "params": params,
               "eval": profile.eval, "seed": seed, "what": f"{profile.world.kind}_c1", **device_key(profile)}
 
-    def make(tmp):
+    def make_rows():
         torch.set_num_threads(profile.threads)
         model, tokenizer = load_model(Path(model_dir), device_for(profile.world.families))  # float32, as every probe
-        (tmp / "rows.json").write_text(json.dumps(c1_rows(model, tokenizer, problems, params, profile.eval, seed)))
+        return c1_rows(model, tokenizer, problems, params, profile.eval, seed)
 
-    path = store_of(profile).get_or_make("probe", config, make)
-    return pd.DataFrame(json.loads((path / "rows.json").read_text())).assign(seed=seed)
+    return pd.DataFrame(cached_records(profile, config, make_rows, name="rows.json")).assign(seed=seed)
+
+
+def llm_c1_frame(profile, pairs):
+    """Returns the C1 rows of SmolLM2-135M-Instruct on ``pairs`` (``llm.probe_problems``: a worked solution and its
+    corrupted copy each) as a DataFrame, cached (loading the model alone takes ~15 s on 2 CPU cores)."""
+    import pandas as pd
+
+    from .devices import device_for
+    from .worlds import llm, llm_tasks
+
+    params = profile.pseudo_gradient
+    device = device_for(llm_tasks.FAMILIES)
+
+    def make_rows():
+        torch.set_num_threads(profile.threads)
+        model, tokenizer = llm.load_llm(device=device)
+        return llm_probe_rows(model, tokenizer, pairs, params)
+
+    config = {"what": "llm_c1", "model": llm.SMOLLM2_GGUF, "solutions": [[p.solution, c] for p, c in pairs],
+              "params": params, "threads": profile.threads, **({"device": device} if device == "cuda" else {})}
+    return pd.DataFrame(cached_records(profile, config, make_rows)).assign(seed=0)
 
 
 def arm_table(frame) -> "pd.DataFrame":

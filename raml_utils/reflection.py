@@ -15,7 +15,6 @@ wrong step, ``<wait>`` and the corrected step) and ``no_delimiter`` (long, witho
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -203,15 +202,6 @@ def reflection_records(model, tokenizer, problems: list) -> list[dict]:
     return records
 
 
-def _cached_records(profile, config: dict, make_records) -> list[dict]:
-    """Returns the records built by ``make_records()``, from the probe cache when ``config`` was seen before."""
-    def make(tmp: Path) -> None:
-        (tmp / "records.json").write_text(json.dumps(make_records()))
-
-    path = experiment.store_of(profile).get_or_make("probe", config, make)
-    return json.loads((path / "records.json").read_text())
-
-
 def _load_for_probe(profile, model_dir: Path):
     """Returns (model, tokenizer) for a probe: float32 wherever it runs (L-hat's small relative changes, C7, would
     drown in bfloat16's rounding of the logits)."""
@@ -231,7 +221,7 @@ def reflection_probe(profile, model_dir: Path, seed: int, problems: list) -> lis
 
     config = {"what": f"{profile.world.kind}_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               **probe.device_key(profile)}
-    return [{**r, "seed": seed} for r in _cached_records(profile, config, make_records)]
+    return [{**r, "seed": seed} for r in probe.cached_records(profile, config, make_records)]
 
 
 # --- C7 on SmolLM2: worked solutions with a reflection sentence ----------------------------------
@@ -309,7 +299,7 @@ def llm_reflection_probe(profile) -> list[dict]:
     config = {"what": "llm_c7", "model": llm.SMOLLM2_GGUF, "problems": R.llm_problems, "seed": R.llm_seed,
               "words": R.llm_words, "sentence": R.llm_sentence, "threads": profile.threads,
               **({"device": "cuda"} if device_for(llm_tasks.FAMILIES) == "cuda" else {})}
-    return [{**r, "seed": 0} for r in _cached_records(profile, config, make_records)]
+    return [{**r, "seed": 0} for r in probe.cached_records(profile, config, make_records)]
 
 
 # --- C8: L-hat along the models' own trajectories, with and without the delimiter ------------------
@@ -361,7 +351,7 @@ def delimiter_probe(profile, model_dir: Path, arm: str, seed: int, problems: lis
     config = {"what": f"{profile.world.kind}_c8", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               "delimiter": delimiter, "samples": R.c8_samples, "eval": profile.eval, "seed": seed,
               "sampler": experiment.SAMPLER_VERSION, **probe.device_key(profile)}
-    return [{**r, "arm": arm, "seed": seed} for r in _cached_records(profile, config, make_records)]
+    return [{**r, "arm": arm, "seed": seed} for r in probe.cached_records(profile, config, make_records)]
 
 
 def curve_frame(records: list[dict], fall_threshold: float, curve_points: int):

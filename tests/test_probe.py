@@ -86,3 +86,22 @@ def test_on_grid_keeps_the_ends():
     curve = np.array([3.0, 2.0, 0.5])
     grid = probe.on_grid(curve, 5)
     assert grid[0] == 3.0 and grid[-1] == 0.5 and grid[2] == 2.0
+
+
+def test_llm_probe_is_cached_by_its_solutions(tmp_path, monkeypatch):
+    """A warm rerun of notebook 01 reads SmolLM2's C1 rows from the probe cache without loading the model; other
+    solutions are a cache miss."""
+    from raml_utils.params import load_profile
+    from raml_utils.worlds import llm
+
+    profile = load_profile("smoke", cache_dir=str(tmp_path))
+    problem = llm.GSMProblem("q", "20", "He has 28 x 4 = 112 apples.\nSo 132 - 112 = 20 are left.")
+    loads = []
+    monkeypatch.setattr(llm, "load_llm", lambda device: loads.append(device) or ("model", "tokenizer"))
+    monkeypatch.setattr(probe, "llm_probe_rows", lambda model, tokenizer, pairs, params: [
+        {"arm": "correct", "question": q, "lhat_drop": float(len(c))} for q, (p, c) in enumerate(pairs)])
+    first = probe.llm_c1_frame(profile, [(problem, "corrupted")])
+    again = probe.llm_c1_frame(profile, [(problem, "corrupted")])
+    assert len(loads) == 1 and again.equals(first) and list(first.seed) == [0]
+    other = probe.llm_c1_frame(profile, [(problem, "corrupted differently")])
+    assert len(loads) == 2 and other.lhat_drop[0] != first.lhat_drop[0]
