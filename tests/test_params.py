@@ -52,7 +52,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
 
 def test_missing_profile_file_lists_the_available_ones(tmp_path):
     with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
-                                         r"\['cpu', 'gpu', 'smoke', 'smoke_llm'\]"):
+                                         r"\['cpu', 'cpu_before_cuts', 'gpu', 'smoke', 'smoke_llm'\]"):
         load_profile("nope")
     with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
         load_profile(tmp_path / "absent.yaml")
@@ -65,3 +65,13 @@ def test_validation_happens_before_any_compute(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "run_job", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(ParamError):
         load_profile(write(tmp_path, "inherit: smoke\neval: {k: 0}\n"))
+
+
+def test_cpu_before_cuts_differs_from_cpu_only_in_the_two_cut_settings():
+    import dataclasses
+
+    cpu, before = load_profile("cpu"), load_profile("cpu_before_cuts")
+    assert (before.base.train.steps, before.support_set.sft_steps) == (1000, 100)
+    assert (cpu.base.train.steps, cpu.support_set.sft_steps) == (500, 50)
+    restored = dataclasses.replace(before, name=cpu.name, base=cpu.base, support_set=cpu.support_set)
+    assert restored == cpu
