@@ -319,25 +319,33 @@ def c1_frame(profile, model_dir, seed: int, problems):
     return pd.DataFrame(cached_records(profile, config, make_rows, name="rows.json")).assign(seed=seed)
 
 
-def llm_c1_frame(profile, pairs):
-    """Returns the C1 rows of SmolLM2-135M-Instruct on ``pairs`` (``llm.probe_problems``: a worked solution and its
-    corrupted copy each) as a DataFrame, cached (loading the model alone takes ~15 s on 2 CPU cores)."""
-    import pandas as pd
-
+def smollm2_records(profile, config: dict, records_of) -> list[dict]:
+    """Returns ``records_of(model, tokenizer)`` of SmolLM2-135M-Instruct (float32, on the GPU where one is visible),
+    cached under ``config`` plus the model, the thread count and a GPU: a warm rerun does not load the model (~15 s
+    on 2 CPU cores)."""
     from .devices import device_for
     from .worlds import llm, llm_tasks
 
-    params = profile.pseudo_gradient
     device = device_for(llm_tasks.FAMILIES)
 
-    def make_rows():
+    def make_records():
         torch.set_num_threads(profile.threads)
-        model, tokenizer = llm.load_llm(device=device)
-        return llm_probe_rows(model, tokenizer, pairs, params)
+        return records_of(*llm.load_llm(device=device))
 
-    config = {"what": "llm_c1", "model": llm.SMOLLM2_GGUF, "solutions": [[p.solution, c] for p, c in pairs],
-              "params": params, "threads": profile.threads, **({"device": device} if device == "cuda" else {})}
-    return pd.DataFrame(cached_records(profile, config, make_rows)).assign(seed=0)
+    key = {**config, "model": llm.SMOLLM2_GGUF, "threads": profile.threads,
+           **({"device": device} if device == "cuda" else {})}
+    return cached_records(profile, key, make_records)
+
+
+def llm_c1_frame(profile, pairs):
+    """Returns the C1 rows of SmolLM2-135M-Instruct on ``pairs`` (``llm.probe_problems``: a worked solution and its
+    corrupted copy each) as a DataFrame, cached."""
+    import pandas as pd
+
+    config = {"what": "llm_c1", "solutions": [[p.solution, c] for p, c in pairs], "params": profile.pseudo_gradient}
+    rows = smollm2_records(profile, config, lambda model, tokenizer: llm_probe_rows(model, tokenizer, pairs,
+                                                                                    profile.pseudo_gradient))
+    return pd.DataFrame(rows).assign(seed=0)
 
 
 def arm_table(frame) -> "pd.DataFrame":

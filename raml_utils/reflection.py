@@ -283,23 +283,15 @@ def llm_reflection_records(model, tokenizer, problems: list, words: tuple[str, .
 
 def llm_reflection_probe(profile) -> list[dict]:
     """Returns the C7 records of SmolLM2-135M-Instruct on ``reflection.llm_problems`` solutions, cached."""
-    import torch
-
-    from .devices import device_for
-    from .worlds import llm, llm_tasks
-
     R = profile.reflection
 
-    def make_records():
-        torch.set_num_threads(profile.threads)
-        model, tokenizer = llm.load_llm(device=device_for(llm_tasks.FAMILIES))
+    def records_of(model, tokenizer):
         problems = reflection_problems(R.llm_problems, R.llm_seed)
         return llm_reflection_records(model, tokenizer, problems, R.llm_words, R.llm_sentence)
 
-    config = {"what": "llm_c7", "model": llm.SMOLLM2_GGUF, "problems": R.llm_problems, "seed": R.llm_seed,
-              "words": R.llm_words, "sentence": R.llm_sentence, "threads": profile.threads,
-              **({"device": "cuda"} if device_for(llm_tasks.FAMILIES) == "cuda" else {})}
-    return [{**r, "seed": 0} for r in probe.cached_records(profile, config, make_records)]
+    config = {"what": "llm_c7", "problems": R.llm_problems, "seed": R.llm_seed, "words": R.llm_words,
+              "sentence": R.llm_sentence}
+    return [{**r, "seed": 0} for r in probe.smollm2_records(profile, config, records_of)]
 
 
 # --- C8: L-hat along the models' own trajectories, with and without the delimiter ------------------
