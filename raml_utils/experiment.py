@@ -7,8 +7,6 @@ the same cache entry, trained once.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from .cache import Store, write_json_atomic
 from .evaluation import EvalResult, evaluate
 from .params import Profile
 from .training import SFTData, TrainJob, load_history, run_jobs
+from .workers import pool
 from .worlds import make_problems, toy, world_for
 
 
@@ -170,13 +169,14 @@ def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
 
 def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: list[dict], desc: str, *args) -> None:
     """Calls ``make_one(profile, model_dir, *args)`` (which caches its result under the model's config) for each
-    model whose config the store lacks: in ``profile.workers`` parallel single-thread processes when several are."""
+    model whose config the store lacks: in ``profile.workers`` parallel single-thread processes (``workers.pool``)
+    when several are."""
     store = store_of(profile)
     missing = list(dict.fromkeys(str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)))
     bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
     if profile.workers > 1 and len(missing) > 1:
-        with ProcessPoolExecutor(min(profile.workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for _ in pool.map(make_one, [profile] * len(missing), missing, *[[a] * len(missing) for a in args]):
+        with pool(profile.workers) as processes:
+            for _ in processes.map(make_one, [profile] * len(missing), missing, *[[a] * len(missing) for a in args]):
                 bar.update()
     else:
         for d in missing:

@@ -9,9 +9,8 @@ model another notebook already trained gets it from the store, and an interrupte
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import random
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook
 
 from .cache import Store
 from .params import BaseParams, ModelParams, TrainParams, WorldParams
+from .workers import pool
 from .worlds import ToyWorld, make_problems, toy, world_for
 
 TOY = ToyWorld()
@@ -195,14 +195,14 @@ def _run_in_worker(run_one, job, root: str) -> str:
 def run_missing_in_pool(run_one, jobs: list, store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
     """Returns the model directories of ``jobs`` (in order), making the missing ones with ``run_one(job, store)``.
 
-    Independent jobs go to ``workers`` spawned processes (``run_one`` must be a module-level function);
-    each job fixes its own thread count, so a run in a worker is bit-identical to the same run in-process.
+    Independent jobs go to ``workers`` spawned processes (``workers.pool``; ``run_one`` must be a module-level
+    function); each job fixes its own thread count, so a run in a worker is bit-identical to the same run in-process.
     """
     missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
     bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
     if workers > 1 and len(missing) > 1:
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=mp.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(_run_in_worker, run_one, j, str(store.root)) for j in missing]):
+        with pool(workers) as processes:
+            for done in as_completed([processes.submit(_run_in_worker, run_one, j, str(store.root)) for j in missing]):
                 done.result()
                 bar.update()
     else:

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from scipy import stats
+from transformers.cache_utils import DynamicCache
 
 from raml_utils.models import ModelConfig, build_model
 from raml_utils.sampling import GrowingCache, decode, generate
@@ -26,6 +27,23 @@ def test_growing_cache_matches_the_default_cache_exactly():
         outs.append(model.generate(**enc, do_sample=True, top_k=None, top_p=None, max_new_tokens=150, min_new_tokens=150,
                                    pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kwargs))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_growing_cache_selects_rows_as_the_default_cache_does():
+    torch.manual_seed(0)
+    caches = DynamicCache(), GrowingCache()
+    for rows_kept in ([0, 2, 3, 5, 6], [1, 2, 4], [0], None):  # rows leave between updates; the buffer doubles
+        for _ in range(40):
+            rows = len(caches[0].layers[0].keys) if caches[0].get_seq_length() else 7
+            k, v = torch.randn(rows, 2, 1, 4), torch.randn(rows, 2, 1, 4)
+            got = [cache.update(k, v, 0) for cache in caches]
+            assert all(torch.equal(a, b) for a, b in zip(*got))
+        if rows_kept is not None:
+            for cache in caches:
+                cache.batch_select_indices(torch.tensor(rows_kept))
+            assert torch.equal(caches[0].layers[0].keys, caches[1].layers[0].keys)
+            assert torch.equal(caches[0].layers[0].values, caches[1].layers[0].values)
+    assert caches[1].get_seq_length() == 160 and caches[1].layers[0].keys.shape[0] == 1
 
 
 def test_shrinking_batch_decodes_greedily_exactly_as_transformers_generate():

@@ -1,0 +1,75 @@
+"""The shared worker pool: kept across sweeps on the CPU, discarded after a failed sweep, fresh per sweep on a GPU."""
+
+import os
+
+import pytest
+import torch
+
+from raml_utils import workers
+
+
+def pids(processes) -> set[int]:
+    return set(processes.map(_pid, range(8)))
+
+
+def _pid(_) -> int:
+    import time
+
+    time.sleep(0.3)  # long enough that both processes, started together, take jobs
+    return os.getpid()
+
+
+def test_sweeps_share_the_kept_processes():
+    with workers.pool(2) as first:
+        before = pids(first)
+    with workers.pool(2) as second:
+        assert second is first and pids(second) == before
+    assert len(before) == 2 and os.getpid() not in before
+
+
+def test_a_failed_sweep_discards_the_pool():
+    with pytest.raises(ValueError):
+        with workers.pool(2) as failed:
+            raise ValueError("a job failed")
+    with workers.pool(2) as after:
+        assert after is not failed
+        assert len(pids(after)) == 2
+
+
+def test_each_sweep_gets_fresh_processes_where_a_gpu_is_visible(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with workers.pool(2) as first:
+        before = pids(first)
+    with workers.pool(2) as second:
+        assert second is not first and pids(second).isdisjoint(before)
+    assert workers._kept.get(2) not in (first, second)
+
+
+def test_workers_end_when_their_kernel_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "kernel.py"
+    script.write_text("import os, sys, time\nfrom raml_utils import workers\nif __name__ == '__main__':\n"
+                      "    with workers.pool(2) as p:\n        print(*p.map(abs, [0]), flush=True)\n    time.sleep(60)\n")
+    kernel = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    kernel.stdout.readline()  # the pool has answered: its workers are up
+    children = [int(p) for p in subprocess.run(["pgrep", "-P", str(kernel.pid)], capture_output=True,
+                                               text=True).stdout.split()]
+    assert children
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{c}") and _alive(c) for c in children):
+        time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{c}") and _alive(c) for c in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has exited, waiting for init to reap it
+    except FileNotFoundError:
+        return False
