@@ -5,7 +5,9 @@
 Samples the profile's evaluation (``eval.n_questions`` in-domain test questions x ``eval.n_samples`` at
 ``eval.temperature``, ``eval.max_new_tokens``, ``eval.batch_size``) from one trained model both ways, in one
 thread, alternating, and prints the median times, their ratio, and the generated tokens per second.
-Greedy completions are compared too: they must be identical.
+Greedy completions are compared too: they must be identical. A third arm is ``sampling.decode`` with the row
+selection transformers' cache layer does (the kept rows gathered into new tensors, which the next update copies
+into a new buffer), as the project did before 2026-12-01: its samples must equal ``sampling.decode``'s.
 """
 
 from __future__ import annotations
@@ -52,6 +54,25 @@ def shrinking_decode(model, tokenizer, prompts, params, greedy: bool, seed: int 
     return out
 
 
+def regathering_decode(model, tokenizer, prompts, params, greedy: bool, seed: int = 0) -> list[list[int]]:
+    """Returns ``shrinking_decode``'s tokens, its cache dropping finished rows as ``DynamicLayer`` does."""
+    from unittest import mock
+
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    from raml_utils import sampling
+
+    class RegatheringLayer(sampling.GrowingLayer):
+        batch_select_indices = DynamicLayer.batch_select_indices
+
+    class RegatheringCache(sampling.GrowingCache):
+        def __init__(self):
+            Cache.__init__(self, layer_class_to_replicate=RegatheringLayer)
+
+    with mock.patch.object(sampling, "GrowingCache", RegatheringCache):  # the cache ``decode`` builds
+        return shrinking_decode(model, tokenizer, prompts, params, greedy, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
@@ -74,22 +95,24 @@ def main() -> None:
     with torch.inference_mode():
         same = hf_generate(model, tokenizer, questions, profile.eval, True) == \
             shrinking_decode(model, tokenizer, questions, profile.eval, True)
-        times = {"transformers generate": [], "sampling.decode": []}
-        tokens = {}
+        arms = {"transformers generate": hf_generate, "sampling.decode": shrinking_decode,
+                "decode, rows regathered": regathering_decode}
+        times, tokens, samples = {name: [] for name in arms}, {}, {}
         for _ in range(args.repeats):
-            for name, fn in (("transformers generate", hf_generate), ("sampling.decode", shrinking_decode)):
+            for name, fn in arms.items():
                 start = time.perf_counter()
-                rows = fn(model, tokenizer, prompts, profile.eval, False)
+                samples[name] = fn(model, tokenizer, prompts, profile.eval, False)
                 times[name].append(time.perf_counter() - start)
-                tokens[name] = sum(map(len, rows))
+                tokens[name] = sum(map(len, samples[name]))
     print(f"{len(prompts)} samples ({len(questions)} questions x {profile.eval.n_samples}), batch "
           f"{profile.eval.batch_size}, max {profile.eval.max_new_tokens} new tokens, 1 thread, {args.repeats} repeats")
-    print(f"greedy completions identical: {same}")
+    print(f"greedy completions identical: {same}; samples of the two decode arms identical: "
+          f"{samples['sampling.decode'] == samples['decode, rows regathered']}")
     for name, values in times.items():
-        print(f"{name:<22} median {statistics.median(values):7.1f} s  ({tokens[name] / statistics.median(values):7.0f} "
+        print(f"{name:<24} median {statistics.median(values):7.1f} s  ({tokens[name] / statistics.median(values):7.0f} "
               f"generated tokens/s)  runs: " + ", ".join(f"{v:.1f}" for v in values))
-    old, new = (statistics.median(v) for v in times.values())
-    print(f"speed-up (generate / decode): {old / new:.2f}x")
+    hf, new, regathered = (statistics.median(v) for v in times.values())
+    print(f"speed-up (generate / decode): {hf / new:.2f}x; (rows regathered / decode): {regathered / new:.2f}x")
 
 
 if __name__ == "__main__":

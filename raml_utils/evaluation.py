@@ -52,8 +52,9 @@ def evaluate(model, tokenizer, problems: list, params: EvalParams, seed: int = 0
     greedy = [c[0] for c in sampler(model, tokenizer, prompts, greedy=True, **kwargs)]
     samples = sampler(model, tokenizer, prompts, n_samples=params.n_samples, temperature=params.temperature,
                       seed=seed, **kwargs)
-    lengths = np.array([[len(tokenizer(world.trajectory_of(c), add_special_tokens=False)["input_ids"]) for c in row]
-                        for row in samples])
+    trajectories = [world.trajectory_of(c) for row in samples for c in row]  # one tokenizer call for all of them
+    lengths = np.array([len(ids) for ids in tokenizer(trajectories, add_special_tokens=False)["input_ids"]]
+                       if trajectories else [], dtype=np.int64).reshape(len(samples), params.n_samples)
     return score(world, problems, greedy, samples, lengths, delimiter)
 
 
