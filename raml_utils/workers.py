@@ -12,6 +12,7 @@ and the next sweep's vLLM sizes itself by what is free.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
@@ -19,6 +20,13 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 _kept: dict[int, ProcessPoolExecutor] = {}
+
+
+@atexit.register
+def _shut_down_kept() -> None:
+    """Ends the kept workers while the interpreter is whole (left to its final clean-up, a pool prints an error)."""
+    while _kept:
+        _kept.popitem()[1].shutdown(wait=True, cancel_futures=True)
 
 
 def _spawn(workers: int) -> ProcessPoolExecutor:
