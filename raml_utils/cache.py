@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -69,12 +70,32 @@ def atomic_dir(final: Path):
         raise
 
 
+NULL_REASON = "not a finite number (NaN or infinity): undefined for this input, e.g. a mean over no values"
+
+
+def strict_json(obj: Any) -> Any:
+    """Returns plain data ``obj`` with every NaN or infinity replaced by None (strict JSON has neither); in a
+    mapping, the key ``<name>_null_reason`` beside such a value says why it is null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out[k] = strict_json(v)
+            if isinstance(v, float) and not math.isfinite(v):
+                out[f"{k}_null_reason"] = NULL_REASON
+        return out
+    if isinstance(obj, list):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    """Writes ``data`` as strict JSON (``strict_json``: no NaN) to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
-        json.dump(_plain(data), f, indent=2, sort_keys=True)
+        json.dump(strict_json(_plain(data)), f, indent=2, sort_keys=True, allow_nan=False)
     os.replace(tmp, path)
 
 

@@ -259,18 +259,18 @@ def style_lengths(profile: Profile, tokenizer, n: int = 60):
 
 
 def arm_summary(frame, metrics: list[str], order=None):
-    """Returns, per arm, each metric's mean over seeds with its 95% t-interval (per-seed means as the unit)."""
+    """Returns, per arm, each metric's mean with its 95% bootstrap interval over seeds x questions (the contrasts'
+    resampling, so an interval stays inside its metric's range), and the arm's seed count."""
     import pandas as pd
 
-    from .stats import mean_ci
+    from .stats import bootstrap_mean
 
-    per_seed = frame.groupby(["arm", "seed"])[metrics].mean()
     rows = {}
-    for arm, group in per_seed.groupby(level="arm"):
-        row = {"seeds": len(group)}
+    for arm, group in frame.groupby("arm"):
+        row = {"seeds": int(group.seed.nunique())}
         for m in metrics:
-            mean, lo, hi = mean_ci(group[m].to_numpy())
-            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = mean, lo, hi
+            grid = group.pivot(index="seed", columns="question", values=m).sort_index().to_numpy()  # (seeds, questions)
+            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = bootstrap_mean(grid)
         rows[arm] = row
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
     return table.loc[[a for a in (order or table.index) if a in table.index]]

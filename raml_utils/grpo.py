@@ -275,7 +275,33 @@ def make_trainer(model, tokenizer, problems: list, params: GRPOParams, seed: int
 
 HISTORY_KEYS = {"reward": "reward", "accuracy": "rewards/accuracy/mean", "reward_std": "reward_std",
                 "grad_norm": "grad_norm", "loss": "loss",
-                "frac_reward_zero_std": "frac_reward_zero_std", "completion_length": "completions/mean_length"}
+                "frac_reward_zero_std": "frac_reward_zero_std", "completion_length": "completions/mean_length",
+                "truncated_share": "completions/clipped_ratio", "entropy": "entropy"}
+MONITOR_KEYS = ("weight_change",)  # logged by ``WeightChange``, not by TRL
+
+
+def weight_change_callback():
+    """Returns a TrainerCallback recording ``weight_change`` = ||θ - θ_start|| / ||θ_start|| after every step.
+
+    AdamW moves every weight by about the learning rate per step whatever the gradient's size, so this (not the
+    gradient norm) is what shows a learning rate too large for RL."""
+    import torch
+    from transformers import TrainerCallback
+
+    class WeightChange(TrainerCallback):
+        def __init__(self):
+            self.start, self.by_step = None, {}
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.start = [p.detach().clone() for p in model.parameters()]
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            with torch.no_grad():
+                moved = sum(float((p - p0).pow(2).sum()) for p, p0 in zip(model.parameters(), self.start))
+                size = sum(float(p0.pow(2).sum()) for p0 in self.start)
+            self.by_step[state.global_step] = (moved / size) ** 0.5
+
+    return WeightChange()
 
 
 def train_grpo(model, tokenizer, problems: list, params: GRPOParams, seed: int, support_n: int,
@@ -283,14 +309,18 @@ def train_grpo(model, tokenizer, problems: list, params: GRPOParams, seed: int, 
     """Returns (model, history) after ``params.steps`` GRPO steps on ``problems`` with the support-set mask.
 
     ``history`` has one row per step: the mean reward over every rollout of the step (whole groups), its
-    spread, the rollouts' answer accuracy, the share of groups with no reward spread, the gradient norm before clipping, the loss and
-    the mean rollout length.
+    spread, the rollouts' answer accuracy, the share of groups with no reward spread, the gradient norm before
+    clipping, the loss, the mean rollout length, the share of truncated rollouts (no EOS within the budget), the
+    policy entropy of the trained tokens and the relative weight change from the starting model.
     """
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(model.train(), tokenizer, problems, params, seed, support_n, tmp,
                                delimiter=delimiter)
+        monitor = weight_change_callback()
+        trainer.add_callback(monitor)
         trainer.train()
-    history = [{"step": h["step"], **{name: h.get(key) for name, key in HISTORY_KEYS.items()}}
+    history = [{"step": h["step"], **{name: h.get(key) for name, key in HISTORY_KEYS.items()},
+                "weight_change": monitor.by_step.get(h["step"])}
                for h in trainer.state.log_history if "reward" in h]
     return trainer.model.eval(), history
 
@@ -324,6 +354,7 @@ class GRPOJob:
     init: "TrainJob | GRPOJob"  # the job whose model this run starts from
     threads: int = 1  # torch threads: part of the key, since float sums (hence the model) depend on it
     rollout_sampler: int = 2  # how rollouts are drawn (part of the key): 2 = ``rollouts`` (sampling.decode), 1 = TRL's
+    monitor: int = 2  # what its history logs (part of the key): 2 adds truncation, entropy and weight change
 
 
 def run_any(job: "TrainJob | GRPOJob", store: Store) -> Path:

@@ -110,3 +110,18 @@ def summarise_samples(correct: np.ndarray, k: int) -> dict:
         "k": int(k),
         "n_questions": int(n_questions),
     }
+
+
+def chance_score(metric: str, p: float, n: int, k: int) -> float:
+    """Returns the expected score on ``metric`` of a model whose every sample is correct with probability ``p`` (one
+    that answers at random: the chance level of the decidability rule), from n samples per question."""
+    if metric in ("accuracy", "greedy_accuracy"):
+        return p
+    if metric == "pass_at_k":
+        return 1 - (1 - p) ** k
+    if metric == "mg_pass_at_k":
+        from scipy.stats import binom
+
+        return float(sum(binom.pmf(c, n, p) * mg_pass_at_k(n, c, k) for c in range(n + 1)))
+    raise ValueError(f"metric={metric!r} has no chance level; allowed: accuracy, greedy_accuracy, pass_at_k, "
+                     "mg_pass_at_k")

@@ -386,10 +386,44 @@ class SFTThenRLParams:
 
     sft_style: str = "long"  # oracle trajectories of the SFT arm (and the start of SFT -> RL); "long" makes it
     # notebook 02's long arm, shared through the cache
+    seeds: tuple[int, ...] = ()  # seeds of the three arms (the paired contrasts need the same ones); () = the
+    # profile's seeds. Stability across seeds is what C4 measures: more seeds read it better, each costs an SFT run,
+    # two GRPO runs and three evaluations
 
     def validate(self, key: str) -> None:
         _check(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
                f"a trajectory style other than answer_only: {STYLES[1:]}")
+        _check(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "distinct integers, or [] for "
+               "the profile's seeds")
+
+
+@dataclass(frozen=True)
+class RLCheckParams:
+    """The GRPO learning check (``raml_utils/rl_check.py``; thresholds pre-registered in params/claims.yaml,
+    ``grpo_checks``): the question sets it screens for and the seeds it runs on, none of which any verdict uses."""
+
+    candidates: int = 512  # training questions screened; those whose start-model sample accuracy lies in the band
+    # form the check sets (more candidates = full sets more surely, longer screening)
+    questions: int = 32  # questions per check set (set A: the learning-rate sweep; set B: the check)
+    samples: int = 16  # samples per question when measuring sample accuracy (noise ~ 1/sqrt(questions x samples))
+    selection_seed: int = 7001  # sampling seed that screens the candidates
+    measurement_seed: int = 7002  # another sampling seed, for the accuracies the check reads (no selection bias)
+    pilot_seed: int = 100  # the sweep's GRPO seed (benchmarks/grpo_lr_sweep.py, on set A)
+    check_seeds: tuple[int, ...] = (101, 102, 103)  # the check's GRPO seeds (on set B): every one must pass
+    lesson_learning_rate: float = 5e-4  # notebook 05 also runs the check at this rate (the cpu setting until
+    # 2026-12-02, which collapsed every RL run): the Adam step-size lesson; 0 skips it
+
+    def validate(self, key: str) -> None:
+        for name in ("candidates", "questions", "samples"):
+            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        _check(len(self.check_seeds) >= 1 and len(set(self.check_seeds)) == len(self.check_seeds),
+               f"{key}.check_seeds", self.check_seeds, "one or more distinct integers")
+        _check(self.pilot_seed not in self.check_seeds, f"{key}.pilot_seed", self.pilot_seed,
+               f"a seed other than the check seeds {self.check_seeds}")
+        _check(self.selection_seed != self.measurement_seed, f"{key}.measurement_seed", self.measurement_seed,
+               "a sampling seed other than selection_seed")
+        _check(0 <= self.lesson_learning_rate < 1, f"{key}.lesson_learning_rate", self.lesson_learning_rate,
+               "a value in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -431,6 +465,7 @@ class Profile:
     reflection: ReflectionParams = ReflectionParams()
     efficiency: EfficiencyParams = EfficiencyParams()
     sft_then_rl: SFTThenRLParams = SFTThenRLParams()
+    rl_check: RLCheckParams = RLCheckParams()
     generalisation: GeneralisationParams = GeneralisationParams()
     cache_dir: str = "outputs/cache"  # artifact store, shared by all notebooks and profiles
 
@@ -453,6 +488,10 @@ class Profile:
                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
         if self.world.kind == "toy":
             self._validate_toy_budgets()
+        used = {*self.seeds, *self.sft_then_rl.seeds}
+        for seed in (*self.rl_check.check_seeds, self.rl_check.pilot_seed):
+            _check(seed not in used, "rl_check.check_seeds", self.rl_check.check_seeds,
+                   f"seeds no verdict uses (verdict seeds: {sorted(used)}; pilot_seed {self.rl_check.pilot_seed})")
         for name in ("n_questions", "c8_questions"):
             _check(getattr(self.reflection, name) <= self.eval.n_questions, f"reflection.{name}",
                    getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "

@@ -39,9 +39,13 @@ def heatmap(df: pd.DataFrame, index: str, columns: str, value: str, title: str, 
 
 
 def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_trajectory_tokens", order=None):
-    """Per arm: each metric against mean generated trajectory length; mean over seeds with 95% t-intervals
-    (both axes), and each seed as a faint dot. ``df`` has one row per (arm, seed); ``order`` fixes the colours."""
-    from .stats import mean_ci
+    """Per arm: each metric against mean generated trajectory length; mean over seeds with 95% bootstrap intervals
+    over seeds (both axes; inside the metric's range), and each seed as a faint dot. ``df`` has one row per (arm,
+    seed); ``order`` fixes the colours."""
+    from .stats import bootstrap_mean
+
+    def mean_ci(values):
+        return bootstrap_mean(values.to_numpy()[:, None])  # (seeds, 1): the spread over seeds
 
     order = list(order or dict.fromkeys(df.arm))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 3.8), squeeze=False)

@@ -349,15 +349,16 @@ def llm_c1_frame(profile, pairs):
 
 
 def arm_table(frame) -> "pd.DataFrame":
-    """Returns per arm: trajectories, mean drop with a 95% t-interval over seeds, share falling, shape of the fall."""
+    """Returns per arm: trajectories, mean drop with a 95% bootstrap interval over seeds x questions, share falling,
+    shape of the fall."""
     import pandas as pd
 
-    from .stats import mean_ci
+    from .stats import bootstrap_mean
 
     rows = []
     for arm, g in frame.groupby("arm", sort=False):
-        per_seed = g.groupby("seed")["lhat_drop"].mean().to_numpy()
-        mean, lo, hi = mean_ci(per_seed)
+        grid = g.pivot_table(index="seed", columns="question", values="lhat_drop", aggfunc="mean")
+        mean, lo, hi = bootstrap_mean(grid.dropna(axis=1).to_numpy())  # (seeds, questions every seed probed)
         rows.append({"arm": arm, "trajectories": len(g), "lhat_start": g.lhat_start.mean(), "lhat_end": g.lhat_end.mean(),
                      "lhat_drop": mean, "drop_lo": lo, "drop_hi": hi, "share_falling": g.falls.mean(),
                      "share_of_drop_before_last_step": g.share_before_last_step.mean(),

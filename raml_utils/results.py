@@ -26,7 +26,7 @@ from .params import PARAMS_DIR, Profile
 from .stats import ClaimResult, claim_result
 
 OUTPUTS_DIR = Path(__file__).resolve().parent.parent / "outputs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: strict JSON (no NaN), each claim entry holds its arms' means (a_mean, b_mean)
 
 
 def output_dir(profile: Profile, notebook: str) -> Path:
@@ -62,6 +62,18 @@ def load_claims() -> dict:
     return yaml.safe_load((PARAMS_DIR / "claims.yaml").read_text())
 
 
+def bounds(profile: Profile, metric: str) -> tuple[float | None, float | None]:
+    """Returns (chance, ceiling) of ``metric`` under the profile's world and evaluation, as the pre-registered
+    decidability rule reads them (``claims.yaml``, ``decidability``), or (None, None) for an unbounded metric."""
+    from .metrics import chance_score
+
+    rule = load_claims()["decidability"]
+    if metric not in rule["bounded_metrics"]:
+        return None, None
+    p = rule["chance_per_sample"][profile.world.kind]
+    return chance_score(metric, p, profile.eval.n_samples, profile.eval.k), float(rule["ceiling"])
+
+
 def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None,
                    role: str = "primary") -> ClaimResult:
     """Returns the verdict of ``claim`` from per-(seed, question) scores of its two arms, by the frozen rule.
@@ -80,7 +92,7 @@ def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric
 
 def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict,
                   labels: list[str] | None = None) -> dict:
-    """Writes ``metrics.json`` (schema v1) atomically and returns what it wrote.
+    """Writes ``metrics.json`` (``SCHEMA_VERSION``, strict JSON) atomically and returns what it wrote.
 
     ``labels`` (optional, one per claim) name what tells apart contrasts of the same claim, arms and metric,
     e.g. the test split; the scoreboard shows them.

@@ -14,6 +14,12 @@ the same verdict, that is the claim's; if they disagree (say SFT and GRPO arms o
 **mixed** and the row lists each. Controls and secondary metrics are kept for the details table.
 Proposition 2.1 has no entry in the frozen plan, so its row reports notebook 01's measurements without a
 verdict ("not pre-registered").
+
+A contrast the experiment could not have decided is **inconclusive**, with its reason, by the amendment of
+``params/claims.yaml`` (``decidability``): no headroom (the arm the paper predicts lower at the ceiling, or the
+one it predicts higher at chance), or a component its arms depend on failed its check (``component_checks``: the
+base's signal, the GRPO learning and retention checks of notebook 05, an RL arm without reward spread). A claim
+takes the verdict of its decidable primary contrasts and lists the inconclusive ones.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 
 from . import stats
 from .params import Profile
-from .results import SCHEMA_VERSION, load_claims, params_hash
+from .results import SCHEMA_VERSION, bounds, load_claims, params_hash
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -33,31 +39,32 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 CLAIM_IDS = tuple(f"C{i}" for i in range(1, 11))
 PROPOSITION = "Prop 2.1"
 REPRODUCED, NOT_REPRODUCED, MIXED = stats.REPRODUCED, stats.NOT_REPRODUCED, stats.MIXED
+INCONCLUSIVE = stats.INCONCLUSIVE
 NOT_RUN = "not run"
 STALE = "stale"
 NOT_PRE_REGISTERED = "not pre-registered"
-NO_SIGNAL = "not run in the LLM world"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, MIXED, NOT_RUN, STALE, NOT_PRE_REGISTERED, NO_SIGNAL)
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, MIXED, INCONCLUSIVE, NOT_RUN, STALE, NOT_PRE_REGISTERED)
 
-# Contrasts whose arms run on-policy RL from the base model: in the LLM world they mean something only where the
-# base gets a share of the fine-tuning questions right (notebook 00's signal band); claim -> arm-name prefixes.
-RL_FROM_BASE = {"C4": ("zero_rl",), "C6": ("grpo_",)}
+# Arm-name prefixes of the contrasts each component check gates (claims.yaml, decidability).
+RL_FROM_BASE = ("zero_rl", "grpo_")  # on-policy RL from the base model
+RL_ARMS = ("zero_rl", "sft_then_rl", "grpo_")  # every RL arm
 
 # How to read each verdict; shown under every rendering of the scoreboard.
 VERDICT_HELP = {
     REPRODUCED: "the 95% CI of the primary contrast excludes 0 in the paper's direction",
     NOT_REPRODUCED: "the CI lies within the pre-registered margin ±δ, or excludes 0 in the opposite direction",
     MIXED: "the CI is too wide to tell, or the claim's primary contrasts disagree",
+    INCONCLUSIVE: "the experiment could not have decided: no headroom (the arm predicted lower at the ceiling, or the "
+                  "one predicted higher at chance), or a component it depends on failed its pre-registered check "
+                  "(the reason is given)",
     NOT_RUN: "no usable result: the notebook is not written, not run under this profile, or its last run failed",
     STALE: "the metrics were produced under other params than the current profile's; rerun the notebook",
     NOT_PRE_REGISTERED: "measured, but the frozen plan (params/claims.yaml) has no rule for it",
-    NO_SIGNAL: "the LLM world's base model gets no fine-tuning (family, level) right often enough for on-policy RL "
-               "to have signal (notebook 00's pass@n band), so the RL arms' numbers are not used",
 }
 
 # One colour per verdict, for the report's badges and the interval figure.
-VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#cf222e", MIXED: "#9a6700",
-                   NOT_RUN: "#6e7781", STALE: "#8250df", NOT_PRE_REGISTERED: "#0969da", NO_SIGNAL: "#57606a"}
+VERDICT_COLOURS = {REPRODUCED: "#1a7f37", NOT_REPRODUCED: "#cf222e", MIXED: "#9a6700", INCONCLUSIVE: "#57606a",
+                   NOT_RUN: "#6e7781", STALE: "#8250df", NOT_PRE_REGISTERED: "#0969da"}
 
 # The notebook that the design (STUDY_DESIGN.md section 4) gives each claim: where a row points before any
 # notebook has reported the claim. A notebook that reports a claim is found from its metrics, wherever it is.
@@ -118,9 +125,12 @@ class Contrast:
     n_seeds: int | None
     n_questions: int | None
     stored_verdict: str
-    verdict: str  # by the plan's direction and margin
+    verdict: str  # by the plan's direction and margin, and the decidability rule
     primary: bool  # on the pre-registered metric, not a listed control, not marked "secondary" by its notebook
     label: str = ""  # what tells it apart from other entries with the same arms and metric (e.g. the test split)
+    reasons: tuple[str, ...] = ()  # why it may be undecidable (no headroom, a failed component check)
+    a_mean: float | None = None
+    b_mean: float | None = None
 
     def text(self) -> str:
         """Returns e.g. 'long − short pass_at_k = -0.150 [-0.274, -0.029]' (the label in brackets after the metric)."""
@@ -146,6 +156,20 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One component's pre-registered check, and the contrasts it gates when it fails."""
+
+    name: str  # "base_signal", "grpo_learning", "grpo_retention", "arm_signal"
+    passed: bool
+    reason: str  # what was measured, in words (why it failed)
+    arms: tuple[str, ...]  # arm-name prefixes of the contrasts it gates
+    notebook: str | None = None  # only that notebook's contrasts (an arm's own signal); None: every notebook
+
+    def gates(self, notebook: str, arms: tuple[str, str]) -> bool:
+        return (self.notebook in (None, notebook)) and any(a.startswith(p) for a in arms for p in self.arms)
+
+
+@dataclass(frozen=True)
 class Scoreboard:
     """The scoreboard of one profile: rows in claim order, the notebooks read, and the params hash."""
 
@@ -153,6 +177,7 @@ class Scoreboard:
     params_hash: str
     rows: tuple[Row, ...]
     notebooks: tuple[NotebookRecord, ...]
+    checks: tuple[Check, ...] = ()  # the component checks the verdicts were gated on
 
     def record(self, name: str) -> NotebookRecord | None:
         return next((r for r in self.notebooks if r.name == name), None)
@@ -167,7 +192,6 @@ class Scoreboard:
 
 
 def _load_json(path: Path) -> dict:
-    # metrics.json may hold NaN (json.dumps writes it for an undefined CI); Python's json reads it back.
     return json.loads(path.read_text())
 
 
@@ -223,8 +247,80 @@ def read_notebooks(profile_dir: Path, profile: Profile, notebooks_dir: Path = NO
 # --- the rows ----------------------------------------------------------------------------------------------
 
 
-def _contrasts(records: list[NotebookRecord], claim: str, plan: dict) -> list[Contrast]:
-    """Returns every entry of ``claim`` in the usable metrics, primary ones first, verdicts by the plan's rule."""
+def _measurement(records: list[NotebookRecord], key: str) -> tuple[NotebookRecord | None, dict | None]:
+    """Returns the first usable record holding ``measurements[key]``, and that value."""
+    for r in records:
+        if r.usable and key in r.metrics.get("measurements", {}):
+            return r, r.metrics["measurements"][key]
+    return None, None
+
+
+def _base_signal(records: list[NotebookRecord], profile: Profile) -> Check | None:
+    """Returns the base's signal check from notebook 00 (None while 00 has no usable result: nothing is gated)."""
+    world = next((r for r in records if r.usable and r.name.startswith("00_")), None)
+    m = (world.metrics or {}).get("measurements", {}) if world else {}
+    if profile.world.kind == "llm":
+        if "trainable_cells" not in m:
+            return None
+        lo, hi = m["signal_band"]
+        rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f} ({c['questions']} questions)"
+                          for c in m["signal"]
+                          if c["family"] in profile.world.train_families and c["k"] in profile.world.train_steps)
+        return Check("base_signal", bool(m["trainable_cells"]),
+                     f"the base's pass@n (a right answer in any format among n samples) on the fine-tuning questions "
+                     f"({rates}) lies outside {lo:.0%}-{hi:.0%} everywhere (notebook 00): GRPO from the base sees "
+                     "groups with one reward", RL_FROM_BASE)
+    if "trajectory_rate_in_target" not in m:
+        return None
+    t = m["trajectory_rate_target"]
+    return Check("base_signal", bool(m["trajectory_rate_in_target"]),
+                 f"the base's correct-trajectory rate at mid difficulty is {m['mid_correct_trajectory_rate']:.3f}, "
+                 f"outside the pre-registered {t['min']}-{t['max']} (notebook 00)", RL_FROM_BASE)
+
+
+def component_checks(records: list[NotebookRecord], profile: Profile) -> list[Check]:
+    """Returns every component check the usable metrics report (claims.yaml, decidability). The GRPO learning check
+    is required: while no usable notebook reports it, every RL arm is gated as "not checked"."""
+    checks = [c for c in [_base_signal(records, profile)] if c is not None]
+    source, rl = _measurement(records, "rl_check")
+    if rl is None:
+        checks.append(Check("grpo_learning", False, "the GRPO learning check has no usable result (notebook 05 not "
+                            "run under this profile, or failed)", RL_ARMS))
+    else:
+        learning = rl["learning"]
+        failed = sorted({name for run in learning["runs"] for name, ok in run["criteria"].items() if not ok})
+        why = (f"only {learning['questions']} check questions in the band" if not learning["enough_questions"]
+               else f"failed on {', '.join(failed)}")
+        checks.append(Check("grpo_learning", bool(learning["passed"]),
+                            f"RL check failed: GRPO at lr {learning['learning_rate']:g} {why} ({source.name})", RL_ARMS))
+        if (retention := rl.get("retention")) is not None:
+            why = retention["reason"] or f"it lost {retention['mean_loss']:+.3f} sample accuracy (allowed 0.03)"
+            checks.append(Check("grpo_retention", bool(retention["passed"]), f"RL retention check failed: {why} "
+                                f"({source.name})", ("sft_then_rl",)))
+    for r in records:
+        if r.usable:
+            for arm, signal in r.metrics.get("measurements", {}).get("rl_arm_signal", {}).items():
+                if not signal["signal"]:
+                    checks.append(Check("arm_signal", False, f"no signal: {arm}'s groups show reward spread in "
+                                        f"{signal['spread_share']:.0%} of its first steps ({r.name})", (arm,), r.name))
+    return checks
+
+
+def _reasons(c: dict, notebook: str, plan: dict, profile: Profile, checks: list[Check]) -> tuple[list[str], list[str]]:
+    """Returns (headroom reasons, failed-check reasons) of one stored claim entry."""
+    headroom = []
+    chance, ceiling = bounds(profile, c["metric"])
+    if c.get("a_mean") is not None and c.get("b_mean") is not None:  # write_metrics always stores them
+        reason = stats.headroom_reason(c["a_mean"], c["b_mean"], plan["direction"], plan["margin"], chance, ceiling)
+        headroom += [reason] if reason else []
+    failed = [ch.reason for ch in checks if not ch.passed and ch.gates(notebook, tuple(c["arms"]))]
+    return headroom, list(dict.fromkeys(failed))
+
+
+def _contrasts(records: list[NotebookRecord], claim: str, plan: dict, profile: Profile,
+               checks: list[Check]) -> list[Contrast]:
+    """Returns every entry of ``claim`` in the usable metrics, primary ones first, verdicts by the plan's rule and
+    the decidability rule."""
     controls = [list(pair) for pair in plan.get("controls", [])]
     out = []
     for record in records:
@@ -233,14 +329,21 @@ def _contrasts(records: list[NotebookRecord], claim: str, plan: dict) -> list[Co
         for c in record.metrics["claims"]:
             if c["claim"] != claim:
                 continue
-            effect, lo, hi = (float(c[k]) for k in ("effect", "lo", "hi"))
-            rule = (stats.verdict(effect, lo, hi, plan["direction"], plan["margin"])
-                    if not any(math.isnan(x) for x in (lo, hi)) else MIXED)
+            effect, lo, hi = (float("nan") if c[k] is None else float(c[k]) for k in ("effect", "lo", "hi"))
+            headroom, failed = _reasons(c, record.name, plan, profile, checks)
+            if any(math.isnan(x) for x in (lo, hi)):
+                rule = MIXED
+            elif failed:
+                rule = stats.decide(lo, hi, plan["direction"], plan["margin"], failed, opposite_stays=False)
+            else:
+                rule = stats.decide(lo, hi, plan["direction"], plan["margin"], headroom)
             out.append(Contrast(record.name, claim, c["metric"], tuple(c["arms"]), effect, lo, hi, c.get("n_seeds"),
                                 c.get("n_questions"), c["verdict"], rule,
                                 primary=(c.get("role", "primary") == "primary" and c["metric"] == plan["metric"]
                                          and list(c["arms"]) not in controls),
-                                label=str(c.get("label") or "")))
+                                label=str(c.get("label") or ""),
+                                reasons=tuple(failed + headroom) if rule == INCONCLUSIVE else (),
+                                a_mean=c.get("a_mean"), b_mean=c.get("b_mean")))
     # Entries that share arms and metric but carry no label would read alike: number them, with their size.
     same = {}
     for c in out:
@@ -289,9 +392,14 @@ def _unused_row(claim: str, statement: str, paper: str, records: list[NotebookRe
     return Row(claim, statement, paper, "", "–", NOT_RUN, tuple(r.name for r in blamed) or (planned,), None, note)
 
 
-def claim_row(claim: str, plan: dict, records: list[NotebookRecord], profile: Profile) -> Row:
+def _name(c: Contrast) -> str:
+    return f"{c.arms[0]} − {c.arms[1]}" + (f" ({c.label})" if c.label else "")
+
+
+def claim_row(claim: str, plan: dict, records: list[NotebookRecord], profile: Profile,
+              checks: list[Check] = ()) -> Row:
     """Returns the scoreboard row of one pre-registered claim (see the module docstring for the rules)."""
-    contrasts = _contrasts(records, claim, plan)
+    contrasts = _contrasts(records, claim, plan, profile, list(checks))
     primary = [c for c in contrasts if c.primary]
     if not contrasts:
         return _unused_row(claim, plan["statement"], plan["paper"], records)
@@ -301,21 +409,23 @@ def claim_row(claim: str, plan: dict, records: list[NotebookRecord], profile: Pr
                    _figure(records, claim, notebooks),
                    f"no contrast on the pre-registered metric {plan['metric']} (only: "
                    + "; ".join(c.text() for c in contrasts) + ")", tuple(contrasts))
-    verdicts = list(dict.fromkeys(c.verdict for c in primary))
+    decidable = [c for c in primary if c.verdict != INCONCLUSIVE]
+    verdicts = list(dict.fromkeys(c.verdict for c in decidable))
     notes = []
     if len(verdicts) > 1:
-        notes.append("primary contrasts disagree (" + ", ".join(f"{c.arms[0]} − {c.arms[1]}"
-                                                                 + (f" ({c.label})" if c.label else "")
-                                                                 + f": {c.verdict}" for c in primary) + ")")
+        notes.append("primary contrasts disagree (" + ", ".join(f"{_name(c)}: {c.verdict}" for c in decidable) + ")")
+    for c in primary:
+        if c.verdict == INCONCLUSIVE:
+            notes.append(f"{_name(c)} inconclusive: " + "; ".join(c.reasons))
     for c in contrasts:
-        if c.verdict != c.stored_verdict:
+        if c.verdict != c.stored_verdict and c.verdict != INCONCLUSIVE:
             notes.append(f"{c.notebook} stored '{c.stored_verdict}' for {c.arms[0]} − {c.arms[1]}; the frozen rule "
                          f"(direction {plan['direction']:+d}, margin {plan['margin']}) gives '{c.verdict}', used here")
     seeds, seed_note = _seed_text(primary, profile)
     notes += [seed_note] if seed_note else []
-    return Row(claim, plan["statement"], plan["paper"], "; ".join(c.text() for c in primary), seeds,
-               verdicts[0] if len(verdicts) == 1 else MIXED, tuple(notebooks),
-               _figure(records, claim, notebooks), "; ".join(notes), tuple(contrasts))
+    verdict = INCONCLUSIVE if not verdicts else verdicts[0] if len(verdicts) == 1 else MIXED
+    return Row(claim, plan["statement"], plan["paper"], "; ".join(c.text() for c in primary), seeds, verdict,
+               tuple(notebooks), _figure(records, claim, notebooks), "; ".join(notes), tuple(contrasts))
 
 
 def proposition_row(records: list[NotebookRecord], profile: Profile) -> Row:
@@ -344,53 +454,14 @@ def proposition_row(records: list[NotebookRecord], profile: Profile) -> Row:
                "instances per setting and context length)")
 
 
-def no_signal_note(records: list[NotebookRecord], profile: Profile) -> str | None:
-    """Returns why on-policy RL from the base has no signal in the LLM world (notebook 00's measured pass rates), or
-    None where it has some, in the toy world, or while notebook 00 has no usable result (then nothing is hidden)."""
-    if profile.world.kind != "llm":
-        return None
-    world = next((r for r in records if r.usable and r.name.startswith("00_")), None)
-    m = (world.metrics or {}).get("measurements", {}) if world else {}
-    if "trainable_cells" not in m or m["trainable_cells"]:
-        return None
-    lo, hi = m["signal_band"]
-    rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f} ({c['questions']} questions)"
-                      for c in m["signal"]
-                      if c["family"] in profile.world.train_families and c["k"] in profile.world.train_steps)
-    return (f"the base's pass@n (a right answer in any format among n samples) on the fine-tuning questions ({rates}) "
-            f"lies outside {lo:.0%}-{hi:.0%} everywhere (notebook 00): GRPO from the base would see groups with one "
-            f"reward, so its arms are not used")
-
-
-def without_rl_from_base(row: Row, note: str) -> Row:
-    """Returns ``row`` with its RL-from-base contrasts set aside (``RL_FROM_BASE``): the claim is not run in the LLM
-    world if they were all it had, else its verdict comes from the other primary contrasts."""
-    prefixes = RL_FROM_BASE[row.claim]
-    rl = lambda c: any(a.startswith(p) for a in c.arms for p in prefixes)  # noqa: E731
-    others = tuple(c for c in row.contrasts if not rl(c))
-    kept = [c for c in others if c.primary]
-    if not kept:
-        return replace(row, measurement="", seeds="–", verdict=NO_SIGNAL, note=note, contrasts=others)
-    verdicts = list(dict.fromkeys(c.verdict for c in kept))
-    notes = [f"RL arms set aside: {note}"]
-    if len(verdicts) > 1:
-        notes.append("primary contrasts disagree (" + ", ".join(f"{c.arms[0]} − {c.arms[1]}: {c.verdict}" for c in kept)
-                     + ")")
-    counts = sorted({c.n_seeds for c in kept if c.n_seeds is not None})
-    seeds = (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}") if counts else row.seeds
-    return replace(row, measurement="; ".join(c.text() for c in kept), seeds=seeds,
-                   verdict=verdicts[0] if len(verdicts) == 1 else MIXED, note="; ".join(notes), contrasts=others)
-
-
 def collect(profile_dir: Path, profile: Profile, notebooks_dir: Path = NOTEBOOKS_DIR) -> Scoreboard:
     """Returns the scoreboard of ``profile`` from the metrics under ``profile_dir`` (outputs/<profile>/)."""
     records = read_notebooks(profile_dir, profile, notebooks_dir)
     plan = load_claims()["claims"]
-    rows = [claim_row(c, plan[c], records, profile) for c in CLAIM_IDS]
-    if note := no_signal_note(records, profile):
-        rows = [without_rl_from_base(r, note) if r.claim in RL_FROM_BASE else r for r in rows]
+    checks = component_checks(records, profile)
+    rows = [claim_row(c, plan[c], records, profile, checks) for c in CLAIM_IDS]
     rows.insert(2, proposition_row(records, profile))  # after C1, C2: notebook 01's third result
-    return Scoreboard(profile.name, params_hash(profile), tuple(rows), tuple(records))
+    return Scoreboard(profile.name, params_hash(profile), tuple(rows), tuple(records), tuple(checks))
 
 
 # --- renderings -----------------------------------------------------------------------------------------

@@ -36,9 +36,14 @@ def arm_jobs(profile: Profile, seed: int) -> dict[str, TrainJob | GRPOJob]:
             "sft_then_rl": grpo.grpo_job(profile, whole_group, seed, init=sft)}
 
 
+def seeds(profile: Profile) -> tuple[int, ...]:
+    """Returns the seeds of the three arms: ``sft_then_rl.seeds``, or the profile's where that is empty."""
+    return profile.sft_then_rl.seeds or profile.seeds
+
+
 def all_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob | GRPOJob]:
-    """Returns the job of every (arm, seed) of the experiment, seeds from ``profile.seeds``."""
-    return {(arm, seed): job for seed in profile.seeds for arm, job in arm_jobs(profile, seed).items()}
+    """Returns the job of every (arm, seed) of the experiment, seeds from ``seeds(profile)``."""
+    return {(arm, seed): job for seed in seeds(profile) for arm, job in arm_jobs(profile, seed).items()}
 
 
 def train_jobs(profile: Profile, jobs: dict) -> dict:
@@ -70,7 +75,8 @@ def histories(model_dirs: dict, arms) -> "pd.DataFrame":
     """
     out = experiment.histories(model_dirs, arms)
     if any(arm in RL_ARMS for arm in arms):  # a GRPO run cached before a key was logged has NaN there, not a crash
-        out = out.reindex(columns=[*out.columns, *(k for k in grpo.HISTORY_KEYS if k not in out.columns)])
+        logged = [*grpo.HISTORY_KEYS, *grpo.MONITOR_KEYS]
+        out = out.reindex(columns=[*out.columns, *(k for k in logged if k not in out.columns)])
     return out
 
 

@@ -15,6 +15,7 @@ from scipy import stats as scipy_stats
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 MIXED = "mixed"
+INCONCLUSIVE = "inconclusive"  # the experiment could not have decided: no headroom, or a component failed its check
 
 
 def _check_confidence(confidence: float) -> None:
@@ -78,6 +79,19 @@ def bootstrap_paired_diff(a, b, n_boot: int = 2000, seed: int = 0, confidence: f
     }
 
 
+def bootstrap_mean(a, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Returns (mean, lo, hi): the mean of the (seeds, questions) scores ``a`` and its percentile bootstrap CI.
+
+    The per-arm interval of the contrasts' bootstrap (seeds and questions resampled alike), so it never leaves the
+    range of the scores (a Pass@k interval stays inside [0, 1]) and a single seed still gets the questions' spread.
+    """
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"a must be a non-empty (seeds, questions) array; got shape {a.shape}")
+    boot = bootstrap_paired_diff(a, np.zeros_like(a), n_boot=n_boot, seed=seed, confidence=confidence)
+    return boot["effect"], boot["lo"], boot["hi"]
+
+
 def _check_rule(direction: int, margin: float) -> None:
     """Returns nothing; raises ValueError unless direction is +1 or -1 and margin is positive."""
     if direction not in (1, -1):
@@ -107,6 +121,41 @@ def verdict(effect: float, lo: float, hi: float, direction: int, margin: float) 
     return MIXED
 
 
+def headroom_reason(a_mean: float, b_mean: float, direction: int, margin: float, chance: float | None,
+                    ceiling: float | None) -> str | None:
+    """Returns why a contrast has no headroom, or None where it has some (the pre-registered decidability rule).
+
+    The arm the paper predicts lower (b for direction +1) must sit more than ``margin`` below the metric's
+    ``ceiling``, and the arm it predicts higher more than ``margin`` above ``chance``: two arms at the ceiling (or
+    at chance) cannot be told apart whatever the truth. A metric without a ceiling or chance level passes.
+    """
+    _check_rule(direction, margin)
+    lower, higher = (("b", b_mean), ("a", a_mean)) if direction == 1 else (("a", a_mean), ("b", b_mean))
+    if ceiling is not None and lower[1] >= ceiling - margin:
+        return (f"no headroom: the arm predicted lower ({lower[0]}, mean {lower[1]:.3f}) is within {margin} of the "
+                f"ceiling {ceiling:g}")
+    if chance is not None and higher[1] <= chance + margin:
+        return (f"no headroom: the arm predicted higher ({higher[0]}, mean {higher[1]:.3f}) is within {margin} of "
+                f"chance {chance:.3f}")
+    return None
+
+
+def decide(lo: float, hi: float, direction: int, margin: float, reasons=(), opposite_stays: bool = True) -> str:
+    """Returns the verdict of a contrast with CI [lo, hi] given the reasons it may be undecidable.
+
+    No reason: the frozen rule (``verdict``). With reasons: "inconclusive", except that a CI excluding 0 opposite
+    to the paper's direction stays "not reproduced" where ``opposite_stays`` (headroom reasons; a failed component
+    check makes the contrast inconclusive whatever its CI).
+    """
+    rule = verdict(0.0, lo, hi, direction, margin)
+    if not reasons:
+        return rule
+    toward_hi = hi if direction == 1 else -lo
+    if opposite_stays and toward_hi < 0:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
 @dataclass(frozen=True)
 class ClaimResult:
     """One tested claim: the effect of arm a over arm b on a metric, its CI and the verdict."""
@@ -124,6 +173,8 @@ class ClaimResult:
     verdict: str
     role: str = "primary"  # "primary": the claim's pre-registered contrast, which the scoreboard's verdict rests on;
     # "secondary": reported beside it by the same rule (another arm pair, world or split), never deciding it
+    a_mean: float | None = None  # each arm's mean score: where the arms sit (the decidability rule's headroom)
+    b_mean: float | None = None
 
     def to_dict(self) -> dict:
         """Returns the fields as a plain dict (arms as a tuple)."""
@@ -150,4 +201,6 @@ def claim_result(claim: str, metric: str, arms: tuple[str, str], a, b, direction
         direction=direction,
         margin=margin,
         verdict=verdict(boot["effect"], boot["lo"], boot["hi"], direction, margin),
+        a_mean=float(np.mean(a)),
+        b_mean=float(np.mean(b)),
     )

@@ -145,6 +145,51 @@ def test_trainer_pins_a_token_mean_loss_and_one_update_per_generation(scored_gro
     assert not trainer.args.gradient_checkpointing and not trainer.args.bf16
 
 
+def test_groups_without_reward_spread_give_a_zero_gradient(tmp_path):
+    """All rollouts of every group rewarded alike: every advantage is 0, so the update is exactly zero (and AdamW,
+    with no weight decay, does not move the weights: only its momentum from earlier steps could)."""
+    tok = toy.build_tokenizer()
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tok, 0)
+    problems = toy.make_problems(2, "train", 0, ("chain",), (2,))
+    params = GRPOParams(steps=1, prompts_per_step=2, group_size=4, max_completion_length=12)
+    trainer = grpo.make_trainer(model, tok, problems, params, seed=0, support_n=4, output_dir=str(tmp_path),
+                                reward_funcs=[lambda completion_ids, **kw: [1.0] * len(completion_ids)])
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    rows = [{"prompt": toy.render(p, toy.TrajectorySpec("answer_only")).prompt, "answer": p.answer} for p in problems]
+    batch = trainer._generate_and_score_completions([rows[0]] * 4 + [rows[1]] * 4)
+    assert torch.equal(batch["advantages"], torch.zeros(8))
+    _, grad = _loss_and_grad(trainer, lambda: trainer.compute_loss(trainer.model, batch))
+    assert grad.abs().max() == 0
+
+
+def test_training_forward_matches_an_unpadded_forward_for_prompts_of_mixed_lengths(tmp_path):
+    """The log-probs TRL trains on (left-padded prompts, right-padded completions in one batch) equal those of each
+    sequence run alone, unpadded, to < 1e-4 in float32: padding and position ids do not bias the policy gradient."""
+    tok = toy.build_tokenizer()
+    model = build_model(ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64), tok, 0)
+    problems = [toy.make_problems(1, "train", 0, ("chain",), (k,))[0] for k in (1, 4)]  # prompts of unequal length
+    params = GRPOParams(steps=1, prompts_per_step=2, group_size=2, max_completion_length=12)
+    trainer = grpo.make_trainer(model, tok, problems, params, seed=0, support_n=2, output_dir=str(tmp_path),
+                                reward_funcs=[token_sum_reward])
+    trainer.model.eval()  # no dropout: the two forwards must see the same function
+    rows = [{"prompt": toy.render(p, toy.TrajectorySpec("answer_only")).prompt, "answer": p.answer} for p in problems]
+    batch = trainer._generate_and_score_completions([rows[0]] * 2 + [rows[1]] * 2)
+    assert batch["prompt_mask"].sum(1).unique().numel() == 2  # the batch really mixes prompt lengths
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    width = batch["completion_ids"].shape[1]
+    with torch.no_grad():
+        batched, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, width)  # (B, T)
+        for row in range(ids.shape[0]):
+            prompt = batch["prompt_ids"][row][batch["prompt_mask"][row].bool()]
+            completion = batch["completion_ids"][row][batch["completion_mask"][row].bool()]
+            alone = torch.cat([prompt, completion]).unsqueeze(0)  # (1, L), no padding
+            logits = trainer.model(alone).logits[0, len(prompt) - 1:-1]  # (completion tokens, vocab)
+            reference = torch.log_softmax(logits.float(), dim=-1).gather(1, completion.unsqueeze(1)).squeeze(1)
+            assert (batched[row, :len(completion)] - reference).abs().max() < 1e-4
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 TINY = ModelParams(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)

@@ -144,3 +144,15 @@ def test_per_question_helpers_reject_bad_arrays():
         mg_pass_at_k_per_question(CORRECT * 0.5, 4)
     with pytest.raises(ValueError, match=r"non-empty .* got shape \(0, 8\)"):
         summarise_samples(np.zeros((0, 8), dtype=bool), 4)
+
+
+def test_chance_scores_of_a_model_that_guesses():
+    from raml_utils.metrics import chance_score
+
+    assert chance_score("pass_at_k", 0.01, 16, 8) == pytest.approx(1 - 0.99 ** 8)
+    assert chance_score("accuracy", 0.01, 16, 8) == 0.01
+    # mG-Pass@8 needs at least 5 of 8 draws right: about C(8,5) 0.01^5 for a guesser
+    assert 0 < chance_score("mg_pass_at_k", 0.01, 16, 8) < 1e-7
+    assert chance_score("mg_pass_at_k", 1.0, 16, 8) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no chance level"):
+        chance_score("lhat_drop", 0.01, 16, 8)

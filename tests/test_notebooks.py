@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from raml_utils.results import SCHEMA_VERSION
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 pytestmark = pytest.mark.notebook
@@ -42,12 +44,20 @@ def test_every_notebook_runs_under_smoke(smoke_run):
         assert status["status"] == "ok", (name, status["error"])
 
 
+def strict_json(text: str):
+    """Returns the parsed JSON, refusing NaN and Infinity (which Python's json accepts by default)."""
+    def refuse(constant):
+        raise ValueError(f"metrics.json holds {constant}: not strict JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_writes_metrics_figures_and_timings(smoke_run, name):
     tmp, _ = smoke_run
     out = tmp / "outputs" / "smoke" / name
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["schema"] == 1 and metrics["notebook"] == name and metrics["profile"] == "smoke"
+    metrics = strict_json((out / "metrics.json").read_text())
+    assert metrics["schema"] == SCHEMA_VERSION and metrics["notebook"] == name and metrics["profile"] == "smoke"
     assert len(metrics["params_hash"]) == 16 and metrics["code_commit"]
     for claim in metrics["claims"]:
         assert claim["verdict"] in ("reproduced", "not reproduced", "mixed")

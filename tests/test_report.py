@@ -33,7 +33,7 @@ import pytest  # noqa: E402
 from raml_utils import report  # noqa: E402
 from raml_utils import scoreboard as sb  # noqa: E402
 from raml_utils.params import load_profile  # noqa: E402
-from raml_utils.results import params_hash  # noqa: E402
+from raml_utils.results import SCHEMA_VERSION, params_hash  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 P = load_profile("smoke")
@@ -67,7 +67,7 @@ def write_notebook_outputs(profile_dir: Path, name: str, claims: list[dict], fig
         (folder / file).write_bytes(png_bytes(colour))
     (folder / "status.json").write_text(json.dumps({"status": "ok", "wall_s": 3.0, "error": None}))
     (folder / "metrics.json").write_text(json.dumps({
-        "schema": 1, "notebook": name, "profile": P.name, "params_hash": hash_ or params_hash(P), "code_commit": "abc1234",
+        "schema": SCHEMA_VERSION, "notebook": name, "profile": P.name, "params_hash": hash_ or params_hash(P), "code_commit": "abc1234",
         "claims": claims, "measurements": {}}))
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from raml_utils import scoreboard as sb
 from raml_utils.params import load_profile
-from raml_utils.results import load_claims, params_hash, write_metrics
+from raml_utils.results import SCHEMA_VERSION, load_claims, params_hash, write_metrics
 from raml_utils.stats import claim_result
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def claim(cid: str, metric: str, arms: tuple[str, str], effect: float, lo: float
 
 
 def write_outputs(profile_dir: Path, name: str, claims: list[dict], *, status: str | None = "ok",
-                  hash_: str | None = None, schema: int = 1, figures: tuple[str, ...] = (),
+                  hash_: str | None = None, schema: int = SCHEMA_VERSION, figures: tuple[str, ...] = (),
                   measurements: dict | None = None) -> Path:
     """Writes outputs/<profile>/<name>/ as a notebook run would; returns the folder."""
     folder = profile_dir / name
@@ -49,6 +49,14 @@ def write_outputs(profile_dir: Path, name: str, claims: list[dict], *, status: s
     for f in figures:
         (folder / f).write_bytes(b"\x89PNG\r\n\x1a\n")
     return folder
+
+
+def rl_check(learning: bool = True, retention: bool = True) -> dict:
+    """Returns notebook 05's ``rl_check`` measurement with the learning and retention checks passed or failed."""
+    criteria = {"accuracy_gain": learning, "reward_rises": True, "truncation": True, "length_kept": True}
+    return {"learning": {"learning_rate": 1e-4, "questions": 32, "enough_questions": True, "passed": learning,
+                         "runs": [{"seed": 101, "criteria": criteria, "passed": learning}]},
+            "retention": {"passed": retention, "reason": "", "mean_loss": 0.01 if retention else 0.2}}
 
 
 @pytest.fixture
@@ -110,9 +118,9 @@ def test_stale_metrics_are_reported_and_not_used(dirs):
 def test_other_schema_is_stale(dirs):
     profile_dir, _ = dirs
     write_outputs(profile_dir, "02_trajectory_length",
-                  [claim("C3", "pass_at_k", ("long", "short"), 0.2, 0.1, 0.3, "reproduced")], schema=2)
+                  [claim("C3", "pass_at_k", ("long", "short"), 0.2, 0.1, 0.3, "reproduced")], schema=1)
     r = row(board_of(dirs), "C3")
-    assert r.verdict == sb.STALE and "schema 2" in r.note
+    assert r.verdict == sb.STALE and "schema 1" in r.note
 
 
 def test_failed_last_run_is_not_run_even_with_metrics_left_from_before(dirs):
@@ -146,7 +154,7 @@ def test_disagreeing_primary_contrasts_make_the_claim_mixed(dirs):
     write_outputs(profile_dir, "03_support_set_size", [
         claim("C6", "pass_at_k", ("sft_8", "sft_1"), 0.0, -0.01, 0.01, "not reproduced"),
         claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), 0.05, 0.01, 0.09, "reproduced"),
-    ])
+    ], measurements={"rl_check": rl_check()})
     r = row(board_of(dirs), "C6")
     assert r.verdict == sb.MIXED
     assert "sft_8 − sft_1" in r.measurement and "grpo_8 − grpo_1" in r.measurement
@@ -158,7 +166,8 @@ def test_a_secondary_contrast_on_the_primary_metric_never_decides(dirs):
     secondary = {**claim("C5", "pass_at_k", ("sft_then_rl", "zero_rl"), -0.2, -0.3, -0.1, "not reproduced"),
                  "role": "secondary"}
     write_outputs(profile_dir, "05_sft_then_rl", [
-        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.1, 0.05, 0.15, "reproduced"), secondary])
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.1, 0.05, 0.15, "reproduced"), secondary],
+        measurements={"rl_check": rl_check()})
     r = row(board_of(dirs), "C5")
     assert r.verdict == sb.REPRODUCED and "zero_rl" not in r.measurement
 
@@ -293,9 +302,9 @@ def test_readme_without_markers_is_refused_unchanged(dirs, tmp_path):
     assert readme.read_text() == "# Title\n"
 
 
-def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
-    """No (family, level) with the base's pass@n in the band: C4 (zero-RL) is 'not run in the LLM world', with the
-    measured rates; C6 keeps its SFT contrast only; claims without RL from the base are untouched."""
+def test_llm_world_without_base_signal_makes_the_rl_from_base_arms_inconclusive(tmp_path):
+    """No (family, level) with the base's pass@n in the band: C4 (zero-RL) is inconclusive, with the measured rates;
+    C6 takes the verdict of its SFT contrast; SFT -> RL (not RL from the base) is untouched."""
     llm = load_profile("smoke_llm")
     profile_dir = tmp_path / "outputs" / llm.name
     (tmp_path / "notebooks").mkdir()
@@ -305,27 +314,127 @@ def test_llm_world_without_base_signal_sets_the_rl_arms_aside(tmp_path):
 
     def write(name, claims, measurements=None):
         folder = profile_dir / name
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         folder.joinpath("metrics.json").write_text(json.dumps(
-            {"schema": 1, "notebook": name, "profile": llm.name, "params_hash": params_hash(llm), "code_commit": "x",
-             "claims": claims, "measurements": measurements or {}}))
+            {"schema": SCHEMA_VERSION, "notebook": name, "profile": llm.name, "params_hash": params_hash(llm),
+             "code_commit": "x", "claims": claims, "measurements": measurements or {}}))
         folder.joinpath("status.json").write_text(json.dumps({"status": "ok", "wall_s": 1.0, "error": None}))
 
     write("00_world", [], {"trainable_cells": [], "signal_band": [0.1, 0.6], "signal": signal})
     write("05_sft_then_rl", [claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.5, 0.4, 0.6, "reproduced"),
-                             claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.0, -0.01, 0.01, "not reproduced")])
+                             claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.0, -0.01, 0.01, "not reproduced")],
+          {"rl_check": rl_check()})
     write("03_support_set_size", [claim("C6", "pass_at_k", ("sft_8", "sft_1"), 0.2, 0.1, 0.3, "reproduced"),
                                   claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), -0.2, -0.3, -0.1, "not reproduced")])
     board = sb.collect(profile_dir, llm, tmp_path / "notebooks")
     c4, c5, c6 = (row(board, c) for c in ("C4", "C5", "C6"))
-    assert c4.verdict == sb.NO_SIGNAL and "chain_sum k=2: 0.03 (4 questions)" in c4.note and c4.measurement == ""
+    assert c4.verdict == sb.INCONCLUSIVE and "chain_sum k=2: 0.03 (4 questions)" in c4.note
     assert "k=3" not in c4.note  # only the fine-tuning levels (smoke_llm: k = 2) count
-    assert c6.verdict == "reproduced" and "grpo" not in c6.measurement and "RL arms set aside" in c6.note
+    assert c6.verdict == "reproduced" and "grpo_8 − grpo_1 inconclusive" in c6.note
     assert c5.verdict == "not reproduced"
-    # With signal somewhere, nothing is set aside.
-    (profile_dir / "00_world" / "metrics.json").write_text(json.dumps(
-        {"schema": 1, "notebook": "00_world", "profile": llm.name, "params_hash": params_hash(llm), "code_commit": "x",
-         "claims": [], "measurements": {"trainable_cells": [{"family": "chain_sum", "k": 2}],
-                                        "signal_band": [0.1, 0.6], "signal": signal}}))
+    # With signal somewhere, nothing is gated.
+    write("00_world", [], {"trainable_cells": [{"family": "chain_sum", "k": 2}], "signal_band": [0.1, 0.6],
+                           "signal": signal})
     board = sb.collect(profile_dir, llm, tmp_path / "notebooks")
     assert row(board, "C4").verdict == "reproduced" and row(board, "C6").verdict == sb.MIXED
+
+
+def with_means(entry: dict, a_mean: float, b_mean: float) -> dict:
+    return {**entry, "a_mean": a_mean, "b_mean": b_mean}
+
+
+def test_two_arms_at_the_ceiling_are_inconclusive_not_unreproduced(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "02_trajectory_length", [
+        with_means(claim("C3", "pass_at_k", ("long", "short"), 0.0, 0.0, 0.0, "not reproduced"), 1.0, 0.99)])
+    r = row(board_of(dirs), "C3")
+    assert r.verdict == sb.INCONCLUSIVE and "no headroom" in r.note and "ceiling" in r.note
+
+
+def test_a_ci_the_other_way_stays_not_reproduced_without_headroom(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "02_trajectory_length", [
+        with_means(claim("C3", "pass_at_k", ("long", "short"), -0.02, -0.03, -0.01, "not reproduced"), 0.975, 0.995)])
+    assert row(board_of(dirs), "C3").verdict == sb.NOT_REPRODUCED
+
+
+def test_the_higher_arm_at_chance_is_inconclusive(dirs):
+    profile_dir, _ = dirs
+    chance = 1 - (1 - 0.01) ** P.eval.k  # the toy world's Pass@k of guessing
+    write_outputs(profile_dir, "07_efficient_reasoning", [
+        with_means(claim("C10", "pass_at_k", ("compressed", "answer_only"), 0.0, -0.01, 0.01, "not reproduced"),
+                   chance + 0.01, chance)])
+    r = row(board_of(dirs), "C10")
+    assert r.verdict == sb.INCONCLUSIVE and "chance" in r.note
+
+
+def test_unbounded_metrics_have_no_headroom_rule(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "01_pseudo_gradient", [
+        with_means(claim("C1", "lhat_drop", ("correct", "corrupted"), 5.0, 4.0, 6.0, "reproduced"), 5.0, 0.0)])
+    assert row(board_of(dirs), "C1").verdict == sb.REPRODUCED
+
+
+def test_a_failed_rl_check_makes_every_rl_contrast_inconclusive_whatever_its_ci(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.8, 0.7, 0.9, "reproduced"),
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), -0.5, -0.8, -0.2, "not reproduced")],
+        measurements={"rl_check": rl_check(learning=False)})
+    write_outputs(profile_dir, "03_support_set_size", [
+        claim("C6", "pass_at_k", ("sft_8", "sft_1"), 0.2, 0.1, 0.3, "reproduced"),
+        claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), -0.2, -0.3, -0.1, "not reproduced")])
+    board = board_of(dirs)
+    c4, c5, c6 = (row(board, c) for c in ("C4", "C5", "C6"))
+    assert c4.verdict == c5.verdict == sb.INCONCLUSIVE
+    assert "RL check failed" in c4.note and "accuracy_gain" in c4.note
+    assert c6.verdict == sb.REPRODUCED and "grpo_8 − grpo_1 inconclusive: RL check failed" in c6.note
+    assert {c.name: c.passed for c in board.checks}["grpo_learning"] is False
+
+
+def test_rl_arms_are_inconclusive_until_the_learning_check_has_run(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.8, 0.7, 0.9, "reproduced")])
+    r = row(board_of(dirs), "C4")
+    assert r.verdict == sb.INCONCLUSIVE and "no usable result" in r.note
+
+
+def test_a_failed_retention_check_gates_sft_then_rl_only(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.8, 0.7, 0.9, "reproduced"),
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), -0.5, -0.8, -0.2, "not reproduced")],
+        measurements={"rl_check": rl_check(retention=False)})
+    board = board_of(dirs)
+    assert row(board, "C4").verdict == sb.REPRODUCED
+    assert row(board, "C5").verdict == sb.INCONCLUSIVE and "retention" in row(board, "C5").note
+
+
+def test_an_rl_arm_without_reward_spread_is_inconclusive_in_its_notebook(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.8, 0.7, 0.9, "reproduced")],
+        measurements={"rl_check": rl_check()})
+    write_outputs(profile_dir, "03_support_set_size", [
+        claim("C6", "pass_at_k", ("grpo_8", "grpo_1"), 0.2, 0.1, 0.3, "reproduced")],
+        measurements={"rl_arm_signal": {"grpo_1": {"spread_share": 0.1, "signal": False},
+                                        "grpo_8": {"spread_share": 0.5, "signal": True}}})
+    board = board_of(dirs)
+    assert row(board, "C4").verdict == sb.REPRODUCED
+    c6 = row(board, "C6")
+    assert c6.verdict == sb.INCONCLUSIVE and "no signal: grpo_1" in c6.note and "10%" in c6.note
+
+
+def test_a_base_outside_its_signal_band_gates_rl_from_the_base_only(dirs):
+    profile_dir, _ = dirs
+    write_outputs(profile_dir, "00_world", [], measurements={
+        "trajectory_rate_in_target": False, "mid_correct_trajectory_rate": 0.001,
+        "trajectory_rate_target": {"min": 0.02, "max": 0.5}})
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C4", "mg_pass_at_k", ("sft", "zero_rl"), 0.8, 0.7, 0.9, "reproduced"),
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), 0.1, 0.05, 0.15, "reproduced")],
+        measurements={"rl_check": rl_check()})
+    board = board_of(dirs)
+    assert row(board, "C4").verdict == sb.INCONCLUSIVE and "0.001" in row(board, "C4").note
+    assert row(board, "C5").verdict == sb.REPRODUCED

@@ -141,3 +141,44 @@ def test_claim_result_validates_before_bootstrapping():
         claim_result("c", "m", ("x",), a, b, direction=1, margin=0.02)
     with pytest.raises(ValueError, match=r"got a \(4, 50\) and b \(4, 49\)"):
         claim_result("c", "m", ("x", "y"), a, b[:, :49], direction=1, margin=0.02)
+
+
+# --- per-arm intervals and the decidability rule ------------------------------------------------------------
+
+def test_per_arm_interval_stays_inside_the_scores_range():
+    from raml_utils.stats import bootstrap_mean
+
+    # Three seeds of a Pass@k that is 1 on most questions and 0 on a few: a t-interval over seeds leaves [0, 1].
+    scores = np.ones((3, 40))
+    scores[0, :30] = 0.0
+    mean, lo, hi = bootstrap_mean(scores)
+    assert mean == pytest.approx(scores.mean()) and 0 <= lo <= mean <= hi <= 1
+    one_seed = bootstrap_mean(scores[:1])
+    assert one_seed[1] < one_seed[0] < one_seed[2]  # one seed still has the questions' spread (no NaN)
+
+
+def test_headroom_reason_names_the_arm_at_the_ceiling_or_at_chance():
+    from raml_utils.stats import headroom_reason
+
+    assert "ceiling" in headroom_reason(1.0, 0.98, direction=1, margin=0.03, chance=0.08, ceiling=1.0)
+    assert headroom_reason(1.0, 0.90, direction=1, margin=0.03, chance=0.08, ceiling=1.0) is None
+    assert "chance" in headroom_reason(0.09, 0.08, direction=1, margin=0.03, chance=0.08, ceiling=1.0)
+    # direction -1: a is the arm predicted lower
+    assert "ceiling" in headroom_reason(0.99, 0.5, direction=-1, margin=0.03, chance=0.0, ceiling=1.0)
+    assert headroom_reason(5.0, 0.0, direction=1, margin=0.1, chance=None, ceiling=None) is None
+
+
+def test_decide_keeps_an_opposite_ci_as_not_reproduced_only_for_headroom():
+    from raml_utils.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, decide
+
+    assert decide(0.1, 0.2, 1, 0.03) == REPRODUCED
+    assert decide(-0.01, 0.01, 1, 0.03, ["no headroom"]) == INCONCLUSIVE
+    assert decide(-0.2, -0.1, 1, 0.03, ["no headroom"]) == NOT_REPRODUCED
+    assert decide(-0.2, -0.1, 1, 0.03, ["RL check failed"], opposite_stays=False) == INCONCLUSIVE
+    assert decide(0.1, 0.2, 1, 0.03, ["RL check failed"], opposite_stays=False) == INCONCLUSIVE
+
+
+def test_claim_result_records_where_the_arms_sit():
+    a, b = np.full((2, 5), 0.9), np.full((2, 5), 0.4)
+    result = claim_result("C3", "pass_at_k", ("long", "short"), a, b, direction=1, margin=0.03)
+    assert result.a_mean == pytest.approx(0.9) and result.b_mean == pytest.approx(0.4)

@@ -1,0 +1,257 @@
+"""The GRPO learning check: do the profile's GRPO settings raise a model's own training reward?
+
+Every RL verdict (C4, C5, C6's GRPO arms, C9's RL rows) reads an RL arm; an arm whose settings cannot raise its
+own training reward says nothing about the paper. The check is pre-registered in ``params/claims.yaml``
+(``grpo_checks``, thresholds fixed before any sweep or verdict) and runs on seeds no verdict uses:
+
+- **learning**: on a fixed set of training questions where the base model's sample accuracy lies in a band
+  (0.2-0.6, by a selection seed), GRPO with the profile's settings, from the base, on every check seed, must raise
+  the sample accuracy on those questions (measured with another sampling seed) by a minimum gain, end with a higher
+  mean reward than it started, keep truncated rollouts rare and rollouts from collapsing to no trajectory;
+- **retention**: from a model that already solves most check questions (the SFT arm), GRPO must not lose more
+  than a small amount of accuracy on average over the check seeds.
+
+The settings are gated, not each verdict seed's run: instability across seeds is what C4 and C6 measure.
+``arm_signal`` adds the per-arm rule: an arm whose groups show reward spread in too few of its first steps had no
+signal to learn from. ``benchmarks/grpo_lr_sweep.py`` runs the learning check on a second question set with a
+pilot seed to choose the learning rate, outside the study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import experiment, grpo
+from .params import Profile
+from .results import load_claims
+
+
+@dataclass(frozen=True)
+class ListedQuestions:
+    """A GRPO run's questions given one by one (a check set), in the interface of ``grpo.GRPOData``."""
+
+    families: tuple[str, ...]
+    questions: tuple  # problems of the world
+    delimiter: bool = True
+
+    def problems(self) -> list:
+        return list(self.questions)
+
+
+def rules() -> dict:
+    """Returns the pre-registered thresholds of the checks (``params/claims.yaml``, ``grpo_checks``)."""
+    return load_claims()["grpo_checks"]
+
+
+# --- sample accuracy on a question set (cached) -------------------------------------------------------------
+
+def _accuracy_config(profile: Profile, model_dir, problems: list, seed: int) -> dict:
+    return {"what": "rl_check_accuracy", "model": Path(model_dir).name, "questions": [p.key for p in problems],
+            "n": profile.rl_check.samples, "seed": seed, "temperature": profile.grpo.temperature,
+            "max_new_tokens": profile.grpo.max_completion_length, "sampler": experiment.SAMPLER_VERSION}
+
+
+def _measure(profile: Profile, model_dir: str, problems: list, seed: int) -> None:
+    """Samples ``profile.rl_check.samples`` completions per question as GRPO's rollouts are drawn (the rollout
+    temperature and budget) and caches each question's share answered correctly in the right format."""
+    import torch
+
+    from .devices import device_for, inference_dtype
+    from .evaluation import world_of_problems
+    from .models import load_model
+    from .sampling import generate
+
+    def make(tmp: Path) -> None:
+        torch.set_num_threads(1)
+        device = device_for(profile.world.families)
+        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+        world = world_of_problems(problems, tokenizer)
+        samples = generate(model, tokenizer, [world.prompt(p) for p in problems], n_samples=profile.rl_check.samples,
+                           temperature=profile.grpo.temperature, max_new_tokens=profile.grpo.max_completion_length,
+                           batch_size=profile.eval.batch_size, seed=seed)
+        accuracy = [float(np.mean([world.is_correct(p, world.parse_completion(c, True)) for c in row]))
+                    for row, p in zip(samples, problems)]
+        (tmp / "accuracy.json").write_text(json.dumps(accuracy))
+
+    experiment.store_of(profile).get_or_make("samples", _accuracy_config(profile, model_dir, problems, seed), make)
+
+
+def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: int, desc: str) -> list[np.ndarray]:
+    """Returns, per model, the (questions,) sample accuracy on ``problems`` with sampling seed ``seed``, measuring
+    only what the cache lacks (in the worker pool)."""
+    configs = [_accuracy_config(profile, d, problems, seed) for d in model_dirs]
+    experiment.make_missing(profile, _measure, model_dirs, configs, desc, problems, seed)
+    store = experiment.store_of(profile)
+    return [np.array(json.loads((store.path("samples", c) / "accuracy.json").read_text())) for c in configs]
+
+
+# --- the question sets ---------------------------------------------------------------------------------------
+
+def candidates(profile: Profile) -> list:
+    """Returns the training questions screened for the check sets: a fixed sample of the RL arms' own questions."""
+    pool = grpo.grpo_job(profile, profile.grpo.group_size, seed=0).data.problems()
+    return random.Random("rl_check").sample(pool, min(profile.rl_check.candidates, len(pool)))
+
+
+def banded_sets(profile: Profile, start_dir, band: tuple[float, float], desc: str) -> tuple[list, list]:
+    """Returns two disjoint question sets (A for the learning-rate sweep, B for the check), each of up to
+    ``rl_check.questions`` candidates whose sample accuracy under ``start_dir`` lies in ``band`` (inclusive) at the
+    selection seed; shorter where too few candidates lie in the band (the check then says so)."""
+    pool = candidates(profile)
+    (accuracy,) = sample_accuracy(profile, [start_dir], pool, profile.rl_check.selection_seed, desc)
+    inside = [p for p, a in zip(pool, accuracy) if band[0] <= a <= band[1]]
+    n = profile.rl_check.questions
+    return inside[:n], inside[n:2 * n]
+
+
+# --- the decisions (pure: tested on recorded histories) --------------------------------------------------------
+
+def _windows(values: list[float], width: int) -> list[float]:
+    """Returns the means of every ``width`` consecutive values (one window if there are fewer)."""
+    values = [v for v in values if v is not None]
+    if len(values) <= width:
+        return [float(np.mean(values))] if values else []
+    return [float(np.mean(values[i:i + width])) for i in range(len(values) - width + 1)]
+
+
+def learning_decision(history: list[dict], before: float, after: float, rule: dict) -> dict:
+    """Returns the learning check of one run: its numbers, each criterion's outcome and ``passed`` (all of them).
+
+    ``history`` is the run's GRPO log (``grpo.train_grpo``); ``before`` / ``after`` the sample accuracy on the check
+    questions of the start model and of the trained one (same sampling seed). ``rule`` is ``grpo_checks.learning``.
+    """
+    width = rule["window"]
+    rewards = [h["reward"] for h in history]
+    truncated = _windows([h.get("truncated_share") for h in history], width)
+    lengths = _windows([h.get("completion_length") for h in history], width)
+    out = {"accuracy_before": before, "accuracy_after": after, "accuracy_gain": after - before,
+           "reward_first": float(np.mean(rewards[:width])), "reward_last": float(np.mean(rewards[-width:])),
+           "truncated_share_max": max(truncated) if truncated else None,
+           "length_ratio_min": (min(lengths) / lengths[0]) if lengths and lengths[0] > 0 else None,
+           "weight_change_end": history[-1].get("weight_change") if history else None}
+    criteria = {
+        "accuracy_gain": out["accuracy_gain"] >= rule["accuracy_gain_min"],
+        "reward_rises": out["reward_last"] > out["reward_first"],
+        "truncation": out["truncated_share_max"] is not None and out["truncated_share_max"] <= rule["truncated_share_max"],
+        "length_kept": out["length_ratio_min"] is not None and out["length_ratio_min"] >= rule["length_ratio_min"],
+    }
+    return {**out, "criteria": criteria, "passed": all(criteria.values())}
+
+
+def retention_decision(before: float, after: list[float], rule: dict) -> dict:
+    """Returns the retention check: the start model's accuracy on the check questions must lie in the band (else
+    the check could not fail, or has nothing to retain), and its mean loss over the check seeds be small."""
+    lo, hi = rule["start_accuracy_band"]
+    loss = before - float(np.mean(after))
+    applicable = lo <= before <= hi
+    return {"accuracy_before": before, "accuracy_after": [float(a) for a in after], "mean_loss": loss,
+            "applicable": applicable, "passed": applicable and loss <= rule["max_loss"],
+            "reason": "" if applicable else f"start accuracy {before:.3f} outside {lo}-{hi}: the check cannot decide"}
+
+
+def arm_signal(history, rule: dict | None = None) -> dict:
+    """Returns, per RL arm of a history frame (``arm``, ``seed``, ``step``, ``frac_reward_zero_std``), the share of
+    groups with reward spread over its first ``window`` steps (mean over seeds) and whether it reaches the
+    pre-registered minimum (``grpo_checks.arm_signal``): below it, the arm had no signal to learn from."""
+    rule = rule or rules()["arm_signal"]
+    out = {}
+    for arm, runs in history.groupby("arm"):
+        first = runs[runs.step <= rule["steps"]]
+        share = float(1 - first.frac_reward_zero_std.mean())
+        out[arm] = {"spread_share": share, "signal": share >= rule["min_spread_share"]}
+    return out
+
+
+# --- the checks ----------------------------------------------------------------------------------------------
+
+def check_jobs(profile: Profile, questions: list, init, learning_rate: float, seeds) -> list:
+    """Returns the GRPO jobs of a check: the profile's settings (its learning rate replaced by ``learning_rate``),
+    plain GRPO (loss on the whole group), on ``questions``, from ``init``, one per seed."""
+    settings = dataclasses.replace(profile.grpo, learning_rate=learning_rate)
+    data = ListedQuestions(profile.world.train_families, tuple(questions))
+    return [grpo.GRPOJob(data, settings, profile.grpo.group_size, seed, init=init, threads=1) for seed in seeds]
+
+
+def run_learning(profile: Profile, questions: list, rates, seeds, start_job, desc: str) -> list[dict]:
+    """Returns the learning check of each learning rate in ``rates`` on ``questions`` (a banded set) over ``seeds``:
+    per seed the decision and history, and ``passed`` (every seed). All runs train in one sweep of the pool."""
+    rule, enough = rules()["learning"], len(questions) >= profile.rl_check.questions
+    if not questions:  # nothing in the band: no run could pass
+        return [{"learning_rate": lr, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
+                for lr in rates]
+    store = experiment.store_of(profile)
+    start_dir = grpo.run_any(start_job, store)
+    jobs = [job for lr in rates for job in check_jobs(profile, questions, start_job, lr, seeds)]
+    dirs = grpo.train(profile, jobs, desc=f"{desc}: GRPO")
+    before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, profile.rl_check.measurement_seed,
+                                     f"{desc}: accuracy")
+    out = []
+    for i, lr in enumerate(rates):
+        runs = []
+        for j, job in enumerate(jobs[i * len(seeds):(i + 1) * len(seeds)], start=i * len(seeds)):
+            history = json.loads((Path(dirs[j]) / "history.json").read_text())
+            runs.append({"seed": job.seed, **learning_decision(history, float(before.mean()), float(after[j].mean()),
+                                                               rule), "history": history})
+        out.append({"learning_rate": lr, "questions": len(questions), "enough_questions": enough, "runs": runs,
+                    "passed": enough and all(r["passed"] for r in runs)})
+    return out
+
+
+def learning_check(profile: Profile) -> dict:
+    """Returns the pre-registered learning check of the profile's GRPO settings (set B, the check seeds), and the
+    same check at ``rl_check.lesson_learning_rate`` (notebook 05's Adam step-size lesson), both cached."""
+    from .base_model import base_job
+
+    spec, band = profile.rl_check, tuple(rules()["start_accuracy_band"])
+    base = base_job(profile)
+    _, check_set = banded_sets(profile, grpo.run_any(base, experiment.store_of(profile)), band, "screening the base")
+    rates = [profile.grpo.learning_rate]
+    if spec.lesson_learning_rate and spec.lesson_learning_rate != profile.grpo.learning_rate:
+        rates.append(spec.lesson_learning_rate)
+    checked, *lesson = run_learning(profile, check_set, rates, spec.check_seeds, base, "learning check")
+    return {"profile_lr": checked, **({"lesson_lr": lesson[0]} if lesson else {})}
+
+
+def retention_check(profile: Profile, start_job) -> dict:
+    """Returns the retention check: GRPO with the profile's settings from ``start_job`` (a model that already
+    solves most questions) on the check seeds, on training questions it gets partly wrong at the selection seed."""
+    spec, rule = profile.rl_check, rules()["retention"]
+    store = experiment.store_of(profile)
+    start_dir = grpo.run_any(start_job, store)
+    questions, _ = banded_sets(profile, start_dir, tuple(rule["selection_band"]), "screening the SFT model")
+    if not questions:
+        return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
+                "questions": 0, "learning_rate": profile.grpo.learning_rate, "mean_loss": None, "histories": []}
+    jobs = check_jobs(profile, questions, start_job, profile.grpo.learning_rate, spec.check_seeds)
+    dirs = grpo.train(profile, jobs, desc="retention check: GRPO")
+    before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, spec.measurement_seed,
+                                     "retention check: accuracy")
+    out = retention_decision(float(before.mean()), [float(a.mean()) for a in after], rule)
+    enough = len(questions) >= spec.questions
+    if not enough:
+        out |= {"passed": False, "applicable": False,
+                "reason": f"only {len(questions)} of {spec.questions} questions in the selection band"}
+    return {**out, "questions": len(questions), "learning_rate": profile.grpo.learning_rate,
+            "histories": [json.loads((Path(d) / "history.json").read_text()) for d in dirs]}
+
+
+def summary(check: dict) -> dict:
+    """Returns a check result without its histories (for metrics.json and tables)."""
+    if "runs" in check:
+        return {**{k: v for k, v in check.items() if k != "runs"},
+                "runs": [{k: v for k, v in r.items() if k != "history"} for r in check["runs"]]}
+    return {k: v for k, v in check.items() if k != "histories"}
+
+
+def history_frame(check: dict, label: str) -> "pd.DataFrame":
+    """Returns the histories of a learning check's runs as one frame (``arm`` = ``label``, ``seed``, ``step``, ...)."""
+    import pandas as pd
+
+    return pd.concat([pd.DataFrame(r["history"]).assign(arm=label, seed=r["seed"]) for r in check["runs"]],
+                     ignore_index=True)

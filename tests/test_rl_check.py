@@ -1,0 +1,107 @@
+"""The GRPO learning check: its decisions on recorded histories, and its code path on a tiny model (smoke)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from raml_utils import grpo, rl_check
+from raml_utils.params import load_profile
+
+RULE = rl_check.rules()["learning"]
+
+
+def history(rewards, lengths, truncated):
+    return [{"step": i + 1, "reward": r, "completion_length": n, "truncated_share": t, "weight_change": 0.001 * i}
+            for i, (r, n, t) in enumerate(zip(rewards, lengths, truncated))]
+
+
+# Shapes of the audit of 2026-12-02 (issue 16): at lr 5e-4 rewards rose for a few steps, rollouts grew until they
+# were truncated, then collapsed to answering with no trajectory; at 1e-4 rewards rose and lengths held.
+COLLAPSE = history(rewards=[-0.1] * 5 + [0.2] * 8 + [-0.7] * 5 + [-0.3] * 12,
+                   lengths=[60] * 10 + [150] * 8 + [5.4] * 12,
+                   truncated=[0.0] * 10 + [0.6] * 8 + [0.0] * 12)
+LEARNING = history(rewards=[-0.1 + 0.02 * i for i in range(30)], lengths=[60 + (i % 3) for i in range(30)],
+                   truncated=[0.0] * 28 + [0.03, 0.0])
+
+
+def test_a_learning_run_passes_every_criterion():
+    decision = rl_check.learning_decision(LEARNING, before=0.40, after=0.85, rule=RULE)
+    assert decision["passed"] and all(decision["criteria"].values())
+    assert decision["accuracy_gain"] == pytest.approx(0.45) and decision["reward_last"] > decision["reward_first"]
+
+
+def test_a_collapsing_run_fails_on_every_criterion():
+    decision = rl_check.learning_decision(COLLAPSE, before=0.45, after=0.02, rule=RULE)
+    assert not decision["passed"] and not any(decision["criteria"].values())
+    assert decision["truncated_share_max"] == pytest.approx(0.6) and decision["length_ratio_min"] < 0.5
+
+
+def test_one_short_spike_of_truncation_is_smoothed_by_the_window():
+    spiky = history(rewards=[0.1 * i for i in range(20)], lengths=[60] * 20, truncated=[0.0] * 10 + [0.25] + [0.0] * 9)
+    decision = rl_check.learning_decision(spiky, before=0.3, after=0.6, rule=RULE)
+    assert decision["truncated_share_max"] == pytest.approx(0.05) and decision["passed"]
+
+
+def test_a_gain_below_the_threshold_fails_even_when_everything_else_holds():
+    decision = rl_check.learning_decision(LEARNING, before=0.40, after=0.50, rule=RULE)
+    assert not decision["passed"] and decision["criteria"] == {"accuracy_gain": False, "reward_rises": True,
+                                                               "truncation": True, "length_kept": True}
+
+
+def test_retention_applies_only_inside_its_start_band():
+    rule = rl_check.rules()["retention"]
+    assert rl_check.retention_decision(0.95, [0.96, 0.94, 0.95], rule)["passed"]
+    lost = rl_check.retention_decision(0.95, [0.85, 0.90, 0.92], rule)
+    assert lost["applicable"] and not lost["passed"] and lost["mean_loss"] == pytest.approx(0.06)
+    perfect = rl_check.retention_decision(1.0, [1.0, 1.0, 1.0], rule)
+    assert not perfect["applicable"] and not perfect["passed"] and "cannot decide" in perfect["reason"]
+
+
+def test_arm_signal_reads_the_groups_with_reward_spread_in_the_first_steps():
+    frame = pd.DataFrame([{"arm": arm, "seed": s, "step": step, "frac_reward_zero_std": zero}
+                          for arm, zero in (("grpo_1", 0.9), ("grpo_8", 0.25)) for s in (1, 2) for step in range(1, 11)])
+    signal = rl_check.arm_signal(frame)
+    assert signal["grpo_1"] == {"spread_share": pytest.approx(0.1), "signal": False}
+    assert signal["grpo_8"]["signal"] and signal["grpo_8"]["spread_share"] == pytest.approx(0.75)
+
+
+def test_the_check_runs_and_caches_on_a_tiny_model(tmp_path, monkeypatch):
+    """The code path under smoke: screening, GRPO runs on the check seeds, accuracies, decisions; a second call
+    trains nothing. The band is widened so that the tiny model's questions qualify (its numbers mean nothing)."""
+    profile = load_profile("smoke", cache_dir=str(tmp_path / "cache"), workers=1)
+    profile = dataclasses.replace(profile, grpo=dataclasses.replace(profile.grpo, learning_rate=1e-4))
+    rules = rl_check.rules()
+    monkeypatch.setattr(rl_check, "rules", lambda: {**rules, "start_accuracy_band": [0.0, 1.0]})
+    check = rl_check.learning_check(profile)
+    checked, lesson = check["profile_lr"], check["lesson_lr"]
+    assert checked["learning_rate"] == profile.grpo.learning_rate
+    assert lesson["learning_rate"] == profile.rl_check.lesson_learning_rate
+    assert checked["questions"] == profile.rl_check.questions and checked["enough_questions"]
+    assert [r["seed"] for r in checked["runs"]] == list(profile.rl_check.check_seeds)
+    run = checked["runs"][0]
+    assert set(run["criteria"]) == {"accuracy_gain", "reward_rises", "truncation", "length_kept"}
+    assert isinstance(checked["passed"], bool) and 0 <= run["accuracy_before"] <= 1
+    assert len(run["history"]) == profile.grpo.steps
+    assert all(h["weight_change"] >= 0 and 0 <= h["truncated_share"] <= 1 and h["entropy"] > 0
+               for h in run["history"])
+    assert "history" not in rl_check.summary(checked)["runs"][0]
+    monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("trained again"))
+    assert rl_check.learning_check(profile)["profile_lr"]["runs"][0]["accuracy_after"] == run["accuracy_after"]
+
+
+def test_no_question_in_the_band_fails_the_check_without_training(tmp_path, monkeypatch):
+    profile = load_profile("smoke", cache_dir=str(tmp_path / "cache"), workers=1)
+    monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("nothing to train on"))
+    (result,) = rl_check.run_learning(profile, [], [1e-4], [101], None, "empty")
+    assert result == {"learning_rate": 1e-4, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
+
+
+def test_check_seeds_must_differ_from_every_verdict_seed():
+    from raml_utils.params import ParamError
+
+    profile = load_profile("smoke")
+    with pytest.raises(ParamError, match="rl_check.check_seeds"):
+        dataclasses.replace(profile, rl_check=dataclasses.replace(profile.rl_check, check_seeds=(1,))).validate()
