@@ -196,13 +196,18 @@ def update_alignment(frame: pd.DataFrame):
 def curves_by_arm(df: pd.DataFrame, columns: dict[str, str], title: str, order=None, hue: str = "arm"):
     """One panel per entry of ``columns`` (column -> axis label): its mean over seeds against step per ``hue``
     value (an arm), with a 95% band over seeds. ``df`` has one row per (arm, seed, step); ``order`` fixes the
-    colours."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.8), squeeze=False)
-    for ax, (col, label) in zip(axes[0], columns.items()):
+    colours. Panels wrap after four per row."""
+    ncols = min(4, len(columns))
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    panels = axes.ravel()
+    for ax, (col, label) in zip(panels, columns.items()):
         sns.lineplot(df, x="step", y=col, hue=hue, hue_order=order, errorbar=("ci", 95), ax=ax,
-                     legend=ax is axes[0][-1])
+                     legend=ax is panels[ncols - 1])
         ax.set(xlabel="optimizer step", ylabel=label)
-    sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1))
+    for ax in panels[len(columns):]:
+        ax.set_visible(False)
+    sns.move_legend(panels[ncols - 1], "upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(title)
     fig.tight_layout()
     return fig

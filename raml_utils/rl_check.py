@@ -227,7 +227,8 @@ def retention_check(profile: Profile, start_job) -> dict:
     questions, _ = banded_sets(profile, start_dir, tuple(rule["selection_band"]), "screening the SFT model")
     if not questions:
         return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
-                "questions": 0, "learning_rate": profile.grpo.learning_rate, "mean_loss": None, "histories": []}
+                "questions": 0, "learning_rate": profile.grpo.learning_rate, "accuracy_before": None,
+                "accuracy_after": [], "mean_loss": None, "histories": []}
     jobs = check_jobs(profile, questions, start_job, profile.grpo.learning_rate, spec.check_seeds)
     dirs = grpo.train(profile, jobs, desc="retention check: GRPO")
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, spec.measurement_seed,
@@ -239,6 +240,19 @@ def retention_check(profile: Profile, start_job) -> dict:
                 "reason": f"only {len(questions)} of {spec.questions} questions in the selection band"}
     return {**out, "questions": len(questions), "learning_rate": profile.grpo.learning_rate,
             "histories": [json.loads((Path(d) / "history.json").read_text()) for d in dirs]}
+
+
+def sentence(learning: dict, retention: dict) -> str:
+    """Returns the one-line reading of the learning check (``learning_check``'s ``profile_lr``) and the retention
+    check."""
+    def fmt(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    gains = ", ".join(f"{r['accuracy_gain']:+.3f}" for r in learning["runs"]) or "no run"
+    return (f"learning check at lr {learning['learning_rate']:g}: {'PASSED' if learning['passed'] else 'FAILED'} "
+            f"({learning['questions']} questions; accuracy gain per check seed {gains}); retention from the SFT "
+            f"model: {'PASSED' if retention['passed'] else 'FAILED'} (start {fmt(retention['accuracy_before'])}, "
+            f"mean loss {fmt(retention['mean_loss'])}{'; ' + retention['reason'] if retention['reason'] else ''})")
 
 
 def summary(check: dict) -> dict:
@@ -253,5 +267,5 @@ def history_frame(check: dict, label: str) -> "pd.DataFrame":
     """Returns the histories of a learning check's runs as one frame (``arm`` = ``label``, ``seed``, ``step``, ...)."""
     import pandas as pd
 
-    return pd.concat([pd.DataFrame(r["history"]).assign(arm=label, seed=r["seed"]) for r in check["runs"]],
-                     ignore_index=True)
+    frames = [pd.DataFrame(r["history"]).assign(arm=label, seed=r["seed"]) for r in check["runs"]]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["arm", "seed", "step"])

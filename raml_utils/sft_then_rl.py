@@ -130,3 +130,34 @@ def reward_summary(history) -> "pd.DataFrame":
                      "length_last_fifth": last.completion_length.mean(),
                      "groups_without_signal": runs.frac_reward_zero_std.mean()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
+
+
+WEIGHT_CHANGE_FLAG = 0.03  # relative weight change from the start model above which a run is flagged (no effect on
+# verdicts): 30 steps at lr 5e-4 moved the weights 5-6%, and every such run collapsed (README "The GRPO repair")
+
+MONITOR_PANELS = {"reward": "mean reward of all rollouts", "accuracy": "accuracy of the rollouts",
+                  "completion_length": "mean response length (tokens)", "truncated_share": "truncated rollouts",
+                  "entropy": "policy entropy (nats per token)", "weight_change": "weight change ||θ-θ0||/||θ0||"}
+
+
+def check_table(check: dict, setting: str) -> "pd.DataFrame":
+    """Returns one row per run of a learning check (``rl_check.run_learning``): its numbers and each criterion."""
+    import pandas as pd
+
+    rows = [{"setting": setting, "learning_rate": check["learning_rate"], "seed": r["seed"],
+             "accuracy_before": r["accuracy_before"], "accuracy_after": r["accuracy_after"],
+             "gain": r["accuracy_gain"], "reward_first_5": r["reward_first"], "reward_last_5": r["reward_last"],
+             "truncated_max": r["truncated_share_max"], "length_ratio_min": r["length_ratio_min"],
+             "weight_change": r["weight_change_end"], **{f"ok_{k}": v for k, v in r["criteria"].items()},
+             "passed": r["passed"]} for r in check["runs"]]
+    if not rows:  # no question in the band: nothing was trained
+        rows = [{"setting": setting, "learning_rate": check["learning_rate"], "seed": None,
+                 "questions": check["questions"], "passed": False}]
+    return pd.DataFrame(rows).set_index(["setting", "seed"])
+
+
+def weight_flags(history) -> list[dict]:
+    """Returns the RL runs whose relative weight change ends above ``WEIGHT_CHANGE_FLAG`` (shown, never used)."""
+    last = history.sort_values("step").groupby(["arm", "seed"]).weight_change.last()
+    return [{"arm": arm, "seed": int(seed), "weight_change": float(w)} for (arm, seed), w in last.items()
+            if w is not None and w > WEIGHT_CHANGE_FLAG]
