@@ -358,7 +358,9 @@ def arm_table(frame) -> "pd.DataFrame":
     rows = []
     for arm, g in frame.groupby("arm", sort=False):
         grid = g.pivot_table(index="seed", columns="question", values="lhat_drop", aggfunc="mean")
-        mean, lo, hi = bootstrap_mean(grid.dropna(axis=1).to_numpy())  # (seeds, questions every seed probed)
+        if grid.isna().to_numpy().any():  # seeds probed different questions (their own samples): resample seeds
+            grid = g.groupby("seed")[["lhat_drop"]].mean()
+        mean, lo, hi = bootstrap_mean(grid.to_numpy())  # (seeds, questions) or (seeds, 1)
         rows.append({"arm": arm, "trajectories": len(g), "lhat_start": g.lhat_start.mean(), "lhat_end": g.lhat_end.mean(),
                      "lhat_drop": mean, "drop_lo": lo, "drop_hi": hi, "share_falling": g.falls.mean(),
                      "share_of_drop_before_last_step": g.share_before_last_step.mean(),

@@ -52,7 +52,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
 
 def test_missing_profile_file_lists_the_available_ones(tmp_path):
     with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
-                                         r"\['cpu', 'cpu_before_cuts', 'gpu', 'smoke', 'smoke_llm'\]"):
+                                         r"\['cpu', 'cpu_before_cuts', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
         load_profile("nope")
     with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
         load_profile(tmp_path / "absent.yaml")
