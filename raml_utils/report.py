@@ -131,8 +131,8 @@ def notebooks_table(board: sb.Scoreboard, pages: set[str]) -> str:
 def index_html(board: sb.Scoreboard, pages: set[str], overview: str | None) -> str:
     """Returns the report's front page (all links relative to the report folder)."""
     commits = ", ".join(board.code_commits) or "–"
-    banner = ('<p class="banner">The <b>smoke</b> profile runs every notebook in seconds to test the code: its '
-              "numbers and verdicts mean nothing.</p>") if board.profile == "smoke" else ""
+    note = sb.CHECK_PROFILES.get(board.profile)
+    banner = f'<p class="banner">{_e(note[0].upper() + note[1:])}.</p>' if note else ""
     figures = []
     if overview:
         figures.append(f'<figure id="fig-overview"><img src="{_e(overview)}" alt="primary contrasts of every claim">'

@@ -215,6 +215,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers, e.g. --only 00 02")
     p.add_argument("--list", action="store_true", help="list the notebooks (honours --only) and exit")
     p.add_argument("--wait", action="store_true", help="wait for a concurrent run on the same profile to finish")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the scoreboard and the HTML report (scripts/gpu_check.sh writes its own summary)")
     p.add_argument("--notebooks-dir", type=Path, default=REPO_ROOT / "notebooks", help="default: <repo>/notebooks")
     p.add_argument("--outputs-dir", type=Path, default=REPO_ROOT / "outputs", help="default: <repo>/outputs")
     p.add_argument("--params-dir", type=Path, default=REPO_ROOT / "params", help="default: <repo>/params")
@@ -252,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             r = run_notebook(nb, profile_dir / nb.stem, value)
             print(f"{r['status']} ({r['wall_s']:.1f} s)" + (f": {r['error']}" if r["error"] else ""), flush=True)
             results.append(r)
-        print("\nwriting the claims scoreboard and the report ...", flush=True)
-        report_text, report_ok = write_report(profile_dir, value, args.notebooks_dir)
+        if args.no_report:
+            report_text, report_ok = "no scoreboard or report (--no-report)", True
+        else:
+            print("\nwriting the claims scoreboard and the report ...", flush=True)
+            report_text, report_ok = write_report(profile_dir, value, args.notebooks_dir)
     print_summary(results)
     failed = [r["notebook"] for r in results if r["status"] != "ok"]
     if failed:

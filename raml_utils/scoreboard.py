@@ -38,6 +38,13 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 CLAIM_IDS = tuple(f"C{i}" for i in range(1, 11))
 PROPOSITION = "Prop 2.1"
+# Profiles that check the code path, not the claims: the scoreboard and the report say their rows are not verdicts.
+CHECK_PROFILES = {
+    "smoke": "the smoke profile runs every notebook in seconds to test the code: its numbers and verdicts mean nothing",
+    "smoke_llm": "the smoke_llm profile runs the LLM world's code path on the CPU: its numbers and verdicts mean nothing",
+    "gpu_check": "the gpu_check profile checks that the GPU path works (one seed, a few questions and steps): its "
+                 "rows are a first reading, not verdicts",
+}
 REPRODUCED, NOT_REPRODUCED, MIXED = stats.REPRODUCED, stats.NOT_REPRODUCED, stats.MIXED
 INCONCLUSIVE = stats.INCONCLUSIVE
 NOT_RUN = "not run"
@@ -510,7 +517,9 @@ def to_text(board: Scoreboard, width: int = 110) -> str:
     from_w = max(len(heads[4]), *(len(", ".join(n[:2] for n in r.notebooks)) for r in board.rows))
     measure_w = max(30, width - claim_w - verdict_w - seeds_w - from_w - 8)
     fmt = f"{{:<{claim_w}}}  {{:<{verdict_w}}}  {{:>{seeds_w}}}  {{:<{measure_w}}}  {{}}"
-    lines = [f"claims scoreboard, profile {board.profile} (params {board.params_hash})", fmt.format(*heads),
+    lines = [f"claims scoreboard, profile {board.profile} (params {board.params_hash})",
+             *(_wrap(f"NOTE: {CHECK_PROFILES[board.profile]}", width) if board.profile in CHECK_PROFILES else []),
+             fmt.format(*heads),
              fmt.format(*("-" * w for w in (claim_w, verdict_w, seeds_w, measure_w, from_w)))]
     for r in board.rows:
         measure = r.measurement or (f"({r.note})" if r.verdict in (NOT_RUN, STALE) else "")

@@ -139,14 +139,14 @@ def test_held_lock_exits_3(study, tmp_path):
     assert not (tmp_path / "tiny" / "00_record").exists()
 
 
-def test_wait_blocks_until_the_lock_is_free_then_runs_only_the_selected(study, tmp_path):
+def test_wait_blocks_until_the_lock_is_free_then_runs_only_the_selected_without_a_report(study, tmp_path):
     lock_path = tmp_path / "tiny" / ".run.lock"
     lock_path.parent.mkdir()
     lock = open(lock_path, "w")
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     cmd = [sys.executable, "-m", "raml_utils.runner", "--notebooks-dir", str(study / "notebooks"),
            "--params-dir", str(study / "params"), "--outputs-dir", str(tmp_path), "--profile", "tiny",
-           "--only", "02", "--wait"]
+           "--only", "02", "--wait", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = iter(proc.stdout.readline, "")
@@ -157,6 +157,7 @@ def test_wait_blocks_until_the_lock_is_free_then_runs_only_the_selected(study, t
     rest, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, rest
     assert "[1/1] 02_after ... ok" in rest
+    assert "no scoreboard or report (--no-report)" in rest and "writing the claims scoreboard" not in rest
     assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == [".run.lock", "02_after"]
 
 

@@ -257,7 +257,9 @@ def test_text_and_markdown_show_every_row(dirs):
                   [claim("C3", "pass_at_k", ("long", "short"), 0.2, 0.1, 0.3, "reproduced")])
     board = board_of(dirs)
     text = sb.to_text(board, width=100)
-    body = text.splitlines()[3:-1]
+    lines = text.splitlines()
+    assert lines[1].startswith("NOTE: the smoke profile") and "mean nothing" in lines[2]  # a check profile says so
+    body = lines[next(i for i, line in enumerate(lines) if line.startswith("---")) + 1:-1]
     assert [line.split()[0] for line in body if line[:1].strip()] == [r.claim.split()[0] for r in board.rows]
     assert all(len(line) <= 100 for line in text.splitlines())
     assert "C3        reproduced" in text and text.endswith("totals: 1 reproduced, 10 not run")
