@@ -302,7 +302,8 @@ def component_checks(records: list[NotebookRecord], profile: Profile) -> list[Ch
                             f"RL check failed: GRPO at lr {learning['learning_rate']:g} {why} ({source.name})", RL_ARMS))
         if (retention := rl.get("retention")) is not None:
             why = retention["reason"] or f"it lost {retention['mean_loss']:+.3f} sample accuracy (allowed 0.03)"
-            checks.append(Check("grpo_retention", bool(retention["passed"]), f"RL retention check failed: {why} "
+            verb = "could not decide" if retention.get("applicable") is False else "failed"
+            checks.append(Check("grpo_retention", bool(retention["passed"]), f"RL retention check {verb}: {why} "
                                 f"({source.name})", ("sft_then_rl",)))
     for r in records:
         if r.usable:

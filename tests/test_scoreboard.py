@@ -410,7 +410,18 @@ def test_a_failed_retention_check_gates_sft_then_rl_only(dirs):
         measurements={"rl_check": rl_check(retention=False)})
     board = board_of(dirs)
     assert row(board, "C4").verdict == sb.REPRODUCED
-    assert row(board, "C5").verdict == sb.INCONCLUSIVE and "retention" in row(board, "C5").note
+    assert row(board, "C5").verdict == sb.INCONCLUSIVE and "retention check failed" in row(board, "C5").note
+
+
+def test_a_retention_check_that_could_not_apply_gates_sft_then_rl_and_says_so(dirs):
+    profile_dir, _ = dirs
+    check = rl_check(retention=False)
+    check["retention"] |= {"applicable": False, "reason": "start accuracy 0.984 outside 0.9-0.98: the check cannot decide"}
+    write_outputs(profile_dir, "05_sft_then_rl", [
+        claim("C5", "pass_at_k", ("sft_then_rl", "sft"), -0.5, -0.8, -0.2, "not reproduced")],
+        measurements={"rl_check": check})
+    note = row(board_of(dirs), "C5").note
+    assert "RL retention check could not decide: start accuracy 0.984" in note and "check failed" not in note
 
 
 def test_an_rl_arm_without_reward_spread_is_inconclusive_in_its_notebook(dirs):
