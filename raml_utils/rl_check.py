@@ -242,6 +242,13 @@ def retention_check(profile: Profile, start_job) -> dict:
             "histories": [json.loads((Path(d) / "history.json").read_text()) for d in dirs]}
 
 
+def _word(check: dict) -> str:
+    """PASSED, FAILED, or COULD NOT DECIDE (a check whose start lies outside its pre-registered band)."""
+    if check.get("applicable") is False:
+        return "COULD NOT DECIDE"
+    return "PASSED" if check["passed"] else "FAILED"
+
+
 def sentence(learning: dict, retention: dict) -> str:
     """Returns the one-line reading of the learning check (``learning_check``'s ``profile_lr``) and the retention
     check."""
@@ -251,7 +258,7 @@ def sentence(learning: dict, retention: dict) -> str:
     gains = ", ".join(f"{r['accuracy_gain']:+.3f}" for r in learning["runs"]) or "no run"
     return (f"learning check at lr {learning['learning_rate']:g}: {'PASSED' if learning['passed'] else 'FAILED'} "
             f"({learning['questions']} questions; accuracy gain per check seed {gains}); retention from the SFT "
-            f"model: {'PASSED' if retention['passed'] else 'FAILED'} (start {fmt(retention['accuracy_before'])}, "
+            f"model: {_word(retention)} (start {fmt(retention['accuracy_before'])}, "
             f"mean loss {fmt(retention['mean_loss'])}{'; ' + retention['reason'] if retention['reason'] else ''})")
 
 

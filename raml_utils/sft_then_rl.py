@@ -144,16 +144,22 @@ def check_table(check: dict, setting: str) -> "pd.DataFrame":
     """Returns one row per run of a learning check (``rl_check.run_learning``): its numbers and each criterion."""
     import pandas as pd
 
-    rows = [{"setting": setting, "learning_rate": check["learning_rate"], "seed": r["seed"],
+    setting = f"{setting} (lr {check['learning_rate']:g})"  # in the index: a column would round 3e-4 to 0.000
+    rows = [{"setting": setting, "seed": r["seed"],
              "accuracy_before": r["accuracy_before"], "accuracy_after": r["accuracy_after"],
              "gain": r["accuracy_gain"], "reward_first_5": r["reward_first"], "reward_last_5": r["reward_last"],
              "truncated_max": r["truncated_share_max"], "length_ratio_min": r["length_ratio_min"],
              "weight_change": r["weight_change_end"], **{f"ok_{k}": v for k, v in r["criteria"].items()},
              "passed": r["passed"]} for r in check["runs"]]
     if not rows:  # no question in the band: nothing was trained
-        rows = [{"setting": setting, "learning_rate": check["learning_rate"], "seed": None,
+        rows = [{"setting": setting, "seed": None,
                  "questions": check["questions"], "passed": False}]
     return pd.DataFrame(rows).set_index(["setting", "seed"])
+
+
+def flag_text(flags: list[dict]) -> str:
+    """Returns ``weight_flags`` as one readable line ("none" if empty)."""
+    return ", ".join(f"{f['arm']} seed {f['seed']}: {f['weight_change']:.1%}" for f in flags) or "none"
 
 
 def weight_flags(history) -> list[dict]:

@@ -105,3 +105,13 @@ def test_check_seeds_must_differ_from_every_verdict_seed():
     profile = load_profile("smoke")
     with pytest.raises(ParamError, match="rl_check.check_seeds"):
         dataclasses.replace(profile, rl_check=dataclasses.replace(profile.rl_check, check_seeds=(1,))).validate()
+
+
+def test_the_reading_says_when_the_retention_check_could_not_decide():
+    learning = {"learning_rate": 3e-4, "passed": True, "questions": 32, "runs": [{"accuracy_gain": 0.4}]}
+    undecided = {"passed": False, "applicable": False, "accuracy_before": 0.984, "mean_loss": 0.149,
+                 "reason": "start accuracy 0.984 outside 0.9-0.98: the check cannot decide"}
+    text = rl_check.sentence(learning, undecided)
+    assert "learning check at lr 0.0003: PASSED" in text and "retention from the SFT model: COULD NOT DECIDE" in text
+    failed = {**undecided, "applicable": True, "accuracy_before": 0.95, "reason": ""}
+    assert "retention from the SFT model: FAILED (start 0.950, mean loss 0.149)" in rl_check.sentence(learning, failed)
