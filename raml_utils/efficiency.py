@@ -65,31 +65,6 @@ def running_results(trajectory: str) -> list[int]:
     return [int(v) for v in re.findall(r"(?<![a-j]=)(\d\d);", trajectory)]
 
 
-def toy_compressed_is_correct(problem: toy.Problem, trajectory: str) -> bool:
-    """Returns True if ``trajectory`` is a correct compressed trajectory of toy ``problem`` in some order of its steps
-    (``ToyWorld.compressed_is_correct``; the LLM world's is ``llm_tasks.compressed_is_correct``).
-
-    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the start-value
-    lookup), reachable from the previous one by one unused operation, ending at the answer.
-    """
-    start = toy.start_step(problem)
-    body = trajectory.removeprefix(start[0]) if start else trajectory
-    if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
-        return False
-    targets = running_results(body)
-    if len(targets) != problem.k:
-        return False
-    operations = list(zip(problem.ops, problem.values[1:]))
-
-    def reachable(value: int, pos: int, unused: tuple[int, ...]) -> bool:
-        if pos == len(targets):
-            return True
-        return any(toy.combine(value, *operations[i]) == targets[pos]
-                   and reachable(targets[pos], pos + 1, tuple(j for j in unused if j != i)) for i in unused)
-
-    return reachable(problem.values[0], 0, tuple(range(problem.k)))
-
-
 def forced_context(world: World, problem, trajectory: str) -> str:
     """Returns the text the model continues when its answer is forced after ``trajectory``: question, <think>,
     the trajectory, the end-of-thinking delimiter and the answer marker (``world.force_answer``)."""

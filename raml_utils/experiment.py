@@ -16,6 +16,7 @@ from .base_model import base_job
 from .cache import Store, write_json_atomic
 from .evaluation import EvalResult, evaluate
 from .params import Profile
+from .results import load_claims, pre_registered
 from .training import SFTData, TrainJob, load_history, run_jobs
 from .workers import pool
 from .worlds import make_problems, toy, world_for
@@ -73,7 +74,8 @@ UNSEEN_OPERANDS = (80, 99)  # every operand of the ``unseen_operands`` split lie
 def test_set(profile: Profile, name: str) -> list:
     """Returns a named set of unseen questions (never in any training split) of the profile's world.
 
-    ``in_domain``: fine-tuning families at training difficulty; ``held_out_family``: the families no model
+    ``in_domain``: fine-tuning families at every level of the difficulty ladder (``ladder_levels``: the training
+    levels where the profile has no ladder); ``held_out_family``: the families no model (on the same levels)
     is fine-tuned on; ``longer``: more operations than any training question; ``all``: every family at
     every difficulty of the world; ``unseen_operands`` (toy world only): fine-tuning families at the longest
     training difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
@@ -82,8 +84,8 @@ def test_set(profile: Profile, name: str) -> list:
     every_k = tuple(sorted(set(world.easy_steps) | set(world.train_steps) | set(world.hard_steps)))
     spec = {
         "all": (world.families, every_k),
-        "in_domain": (world.train_families, world.train_steps),
-        "held_out_family": (world.held_out_families, world.train_steps),
+        "in_domain": (world.train_families, ladder_levels(profile)),
+        "held_out_family": (world.held_out_families, ladder_levels(profile)),
         "longer": (world.train_families, world.hard_steps),
         "unseen_operands": (world.train_families, (max(world.train_steps),)),
     }
@@ -93,8 +95,42 @@ def test_set(profile: Profile, name: str) -> list:
         raise ValueError(f"test set {name!r} is unknown in the {world.kind} world; allowed: {', '.join(spec)}")
     families, steps = spec[name]
     operands = {"operand_range": UNSEEN_OPERANDS} if name == "unseen_operands" else {}
-    return make_problems(n, "test", seed=12345, families=families, steps=steps, test_fraction=world.test_fraction,
+    return make_problems(n, "test", seed=profile.eval.question_seed, families=families, steps=steps,
+                         test_fraction=world.test_fraction,
                          **operands)
+
+
+# --- the difficulty ladder ----------------------------------------------------------------------------
+
+def ladder_levels(profile: Profile) -> tuple[int, ...]:
+    """Returns the levels of the in-domain test set: the profile's ladder, or its training levels without one."""
+    return profile.ladder.levels or profile.world.train_steps
+
+
+def rungs(profile: Profile, contrast: str) -> tuple[int, ...]:
+    """Returns the levels ``contrast``'s primary metric averages (claims.yaml, ``ladder``): its placed rungs, or the
+    training levels it is evaluated at while none are placed."""
+    placed = profile.ladder.rungs.get(contrast)
+    return placed or tuple(k for k in ladder_levels(profile) if k in profile.world.train_steps)
+
+
+def rung_text(profile: Profile, contrast: str) -> str:
+    """Returns e.g. "rungs k = 3, 4" (placed by the pilot) or "training levels k = 2, 3, 4 (rungs not placed)"."""
+    levels = ", ".join(map(str, rungs(profile, contrast)))
+    return f"rungs k = {levels}" if contrast in profile.ladder.rungs else f"training levels k = {levels} (rungs not placed)"
+
+
+def ladder_contrast(profile: Profile, frame, contrast: str, arms: tuple[str, str], metric: str | None = None,
+                    role: str = "primary"):
+    """Returns the pre-registered verdict of ``arms[0]`` - ``arms[1]`` on ``contrast``'s rungs (a ``LADDER_CONTRASTS``
+    name; its claim is the part before "_"): ``frame`` (a ``per_question_frame``) restricted to the questions of
+    those levels, paired over seeds x questions; the result records the rungs and the pilot's expected half-width."""
+    on = frame[frame.k.isin(rungs(profile, contrast))]
+    metric = metric or load_claims()["claims"][contrast.split("_")[0]]["metric"]
+    result = pre_registered(contrast.split("_")[0], scores(on, arms[0], metric), scores(on, arms[1], metric),
+                            arms=arms, metric=metric, role=role)
+    return dataclasses.replace(result, rungs=rungs(profile, contrast), ladder=rung_text(profile, contrast),
+                               expected_half_width=profile.ladder.expected_half_width.get(contrast))
 
 
 # --- cached evaluation --------------------------------------------------------------------------
@@ -102,9 +138,18 @@ def test_set(profile: Profile, name: str) -> list:
 SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode (finished rows leave the batch)
 
 
+def questions_digest(problems: list) -> str:
+    """Returns a short hash of a question set (its questions' keys, in order): part of an evaluation's cache key, so
+    a test set that changes (e.g. another ladder) is never read from an older evaluation."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(p.key for p in problems).encode()).hexdigest()[:16]
+
+
 def eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
     """Returns the cache key of one model's evaluation on one test set."""
     operands = {"operands": UNSEEN_OPERANDS} if set_name == "unseen_operands" else {}  # the split's band
+    operands["questions"] = questions_digest(test_set(profile, set_name))
     if profile.world.kind == "llm":  # which backend sampled, and where (toy keys stay as they were)
         from .devices import device_for
         from .sampling import backend_name
@@ -236,7 +281,7 @@ def style_examples(profile: Profile, family: str = "chain", k: int = 3, tokenize
     world = world_for((family,), tokenizer)
     problem = make_problems(1, "train", seed=11, families=(family,), steps=(k,))[0]
     rows = [{"style": s, "text": world.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text}
-            for s in world.STYLES]
+            for s in world.styles_of(family)]
     long = world.render(problem)
     rows.append({"style": "long, no delimiter", "text": world.render(problem, toy.TrajectorySpec("long", delimiter=False)).text})
     rows.append({"style": "long, cut after 1 step", "text": world.force_answer(long, long.steps[0]).text})
@@ -251,7 +296,7 @@ def style_lengths(profile: Profile, tokenizer, n: int = 60):
     for family in profile.world.families:
         world = world_for((family,), tokenizer)
         for p in make_problems(n, "train", seed=0, families=(family,), steps=profile.world.train_steps):
-            for style in world.STYLES:
+            for style in world.styles_of(family):
                 text = world.render(p, toy.TrajectorySpec(style)).text
                 rows.append({"family": family, "style": style,
                              "tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
@@ -282,4 +327,5 @@ def claims_table(claims):
 
     return pd.DataFrame([{"claim": c.claim, "metric": c.metric, "contrast": f"{c.arms[0]} - {c.arms[1]}",
                           "effect": round(c.effect, 4), "ci_95": f"[{c.lo:+.3f}, {c.hi:+.3f}]",
-                          "seeds": c.n_seeds, "questions": c.n_questions, "verdict": c.verdict} for c in claims])
+                          "seeds": c.n_seeds, "questions": c.n_questions, "read on": c.ladder or "-",
+                          "role": c.role, "verdict": c.verdict} for c in claims])

@@ -2,11 +2,12 @@
 
 Splits (``experiment.test_set``; every question unseen in training, by a hash of the question):
 
-- ``in_domain`` (a): the fine-tuning families at training difficulty;
+- ``in_domain`` (a): the fine-tuning families on the difficulty ladder (C9 reads the rungs where the base had room);
 - ``longer`` (b): more operations than any training question (length extrapolation);
 - ``unseen_operands`` (b): the longest training difficulty, every operand in ``experiment.UNSEEN_OPERANDS``,
   a combination no fine-tuning question has;
-- ``held_out_family`` (c): the family held out of all fine-tuning (the base saw it in pre-training).
+- ``held_out_family`` (c): the family held out of all fine-tuning (the base saw it in pre-training), on the
+  ladder's levels (C9 reads its own rungs there).
 
 Models: the base; notebook 02's SFT arms (answer-only, short, long); notebook 04's reflection arm; notebook
 05's zero-RL and SFT-then-RL arms. Each comes from the job constructor its own notebook uses, so it is the
@@ -25,7 +26,7 @@ from .params import Profile
 from .results import pre_registered
 
 SPLITS = {
-    "in_domain": "(a) within domain: unseen questions of the training families and difficulties",
+    "in_domain": "(a) within domain: unseen questions of the training families on the difficulty ladder",
     "longer": "(b) harder: more operations than any training question",
     "unseen_operands": "(b) harder: the longest training length, every operand in {lo}..{hi}",
     "held_out_family": "(c) across domains: the family held out of all fine-tuning",
@@ -54,14 +55,29 @@ def all_jobs(profile: Profile) -> dict:
     return {(name, seed): job for seed in profile.seeds for name, job in model_jobs(profile, seed).items()}
 
 
+VERDICT_CONTRASTS = {"in_domain": "C9_in_domain", "held_out_family": "C9_held_out_family"}  # split -> its ladder
+# contrast (claims.yaml): C9's two readings, each on its own rungs; the other splits are read whole
+
+
 def eval_profile(profile: Profile, split: str) -> Profile:
     """Returns the profile that evaluates ``split``: the shared one for ``in_domain`` (its samples are cached by
-    notebooks 02 and 05), otherwise ``eval`` with ``generalisation.n_questions`` and ``max_new_tokens``."""
+    notebooks 02 and 05), otherwise ``eval`` with ``generalisation.n_questions`` (``held_out_questions`` for the
+    held-out family) and ``max_new_tokens``."""
     if split == "in_domain":
         return profile
     g = profile.generalisation
-    return dataclasses.replace(profile, eval=dataclasses.replace(profile.eval, n_questions=g.n_questions,
+    n = g.held_out_questions if split == "held_out_family" else g.n_questions
+    return dataclasses.replace(profile, eval=dataclasses.replace(profile.eval, n_questions=n,
                                                                  max_new_tokens=g.max_new_tokens))
+
+
+def on_rungs(profile: Profile, frame) -> "pd.DataFrame":
+    """Returns the rows of ``frame`` (with a ``split`` column) that C9 reads: each verdict split's questions on its
+    contrast's rungs, every question of the other splits."""
+    import pandas as pd
+
+    return pd.concat([sub[sub.k.isin(experiment.rungs(profile, VERDICT_CONTRASTS[split]))]
+                      if split in VERDICT_CONTRASTS else sub for split, sub in frame.groupby("split", sort=False)])
 
 
 def splits_of(profile: Profile) -> list[str]:
@@ -92,7 +108,7 @@ def has_split_property(profile: Profile, split: str, problem) -> bool:
     """Returns True if ``problem`` has what defines ``split`` (family, difficulty, operand band), seen or not."""
     world = profile.world
     if split == "in_domain":
-        return problem.family in world.train_families and problem.k in world.train_steps
+        return problem.family in world.train_families and problem.k in experiment.ladder_levels(profile)
     if split == "longer":
         return problem.family in world.train_families and problem.k > max(world.train_steps)
     if split == "unseen_operands":
@@ -155,15 +171,21 @@ def paired_with_base(frame, model: str, metric: str) -> tuple[np.ndarray, np.nda
     return a, np.repeat(b, a.shape[0], axis=0)
 
 
-def contrasts_with_base(frame, models, metric: str = "pass_at_k") -> "pd.DataFrame":
+def contrasts_with_base(profile: Profile, frame, models, metric: str = "pass_at_k") -> "pd.DataFrame":
     """Returns one row per (split, model): ``model - base`` on ``metric`` with its bootstrap CI and the verdict of
-    C9's pre-registered rule (``reproduced`` = beats the base), and the ``ClaimResult`` in column ``result``."""
+    C9's pre-registered rule (``reproduced`` = beats the base), and the ``ClaimResult`` in column ``result``; the
+    verdict splits are read on their rungs (``on_rungs``)."""
     import pandas as pd
 
     rows = []
-    for split, sub in frame.groupby("split", sort=False):
+    for split, sub in on_rungs(profile, frame).groupby("split", sort=False):
         for model in models:
             result = pre_registered("C9", *paired_with_base(sub, model, metric), arms=(model, "base"), metric=metric)
+            if split in VERDICT_CONTRASTS:
+                contrast = VERDICT_CONTRASTS[split]
+                result = dataclasses.replace(result, rungs=experiment.rungs(profile, contrast),
+                                             ladder=experiment.rung_text(profile, contrast),
+                                             expected_half_width=profile.ladder.expected_half_width.get(contrast))
             rows.append({"split": split, "model": model, "effect": result.effect, "lo": result.lo, "hi": result.hi,
                          "verdict": result.verdict, "result": result})
     return pd.DataFrame(rows)

@@ -453,19 +453,36 @@ def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
                                train=dataclasses.replace(job.train, steps=spec.sft_steps))
 
 
+def support_set_example(profile: Profile, tokenizer, seed: int) -> dict[str, list[str]]:
+    """Returns, per SFT arm (``sft_1``, ...), the trajectories its training set writes for the experiment's first
+    question, in training order: every arm the same number of sequences, each its own number of distinct ones."""
+    from .worlds import world_for
+
+    out = {}
+    for size in profile.support_set.sft_sizes:
+        data = sft_support_job(profile, size, seed).data
+        prompt = world_for(data.families, tokenizer).prompt(data.problems()[0])
+        out[f"sft_{size}"] = [e.trajectory for e in data.examples(tokenizer) if e.prompt == prompt]
+    return out
+
+
 def grpo_support_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None) -> GRPOJob:
-    """Returns the GRPO arm whose loss takes ``support_n`` rollouts per group, on the SFT arms' questions."""
+    """Returns the GRPO arm whose loss takes ``support_n`` rollouts per group, on questions of the fine-tuning families
+    at ``support_set.grpo_steps`` (default: the training levels)."""
     spec = profile.support_set
-    return grpo_job(profile, support_n, seed, init=init, steps=spec.steps, n_questions=spec.n_questions,
-                    families=support_families(profile))
+    return grpo_job(profile, support_n, seed, init=init, steps=spec.grpo_steps or profile.world.train_steps,
+                    n_questions=spec.n_questions, families=support_families(profile))
 
 
 def support_set_eval_profile(profile: Profile) -> Profile:
-    """Returns the profile whose ``in_domain`` test set has the experiment's families and difficulties (unseen
-    questions)."""
+    """Returns the profile whose ``in_domain`` test set is the experiment's: the profile's difficulty ladder (without
+    one, the SFT arms' levels, as the first study had) over the families with several valid trajectories (toy: every
+    fine-tuning family; LLM: all but gsm_symbolic)."""
     import dataclasses
 
-    world = dataclasses.replace(profile.world, train_steps=profile.support_set.steps)
+    world = profile.world
+    if not profile.ladder.levels:
+        world = dataclasses.replace(world, train_steps=profile.support_set.steps)
     if world.kind == "llm":
         world = dataclasses.replace(world, families=support_families(profile) + world.held_out_families)
     return dataclasses.replace(profile, world=world)

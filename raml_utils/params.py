@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import yaml
 
 from .worlds import llm_tasks
-from .worlds.toy import FAMILIES, STYLES, longest_completion_tokens
+from .worlds.toy import CARRY_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, STYLES, has_carries, longest_completion_tokens
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -35,8 +35,10 @@ class WorldParams:
     """The toy world: which questions exist and which are used for what."""
 
     kind: ClassVar[str] = "toy"  # not a field: toy-world cache keys stay what they were before the LLM world
-    families: tuple[str, ...] = FAMILIES  # every task family in the world
-    held_out_family: str = "vars"  # never used in fine-tuning: the cross-domain test set
+    families: tuple[str, ...] = CARRY_FAMILIES  # every task family in the world, all of one arithmetic: the carry
+    # world's (carry_chain, carry_vars, carry_list: base-10 with carries) or the digit-wise first study's
+    # (chain, vars, list: params/cpu_v1.yaml)
+    held_out_family: str = "carry_vars"  # never used in fine-tuning: the cross-domain test set
     train_steps: tuple[int, ...] = (2, 3, 4)  # difficulties (operations per question) used in training
     easy_steps: tuple[int, ...] = (1, 2)  # difficulties whose trajectories the base model sees in pre-training
     hard_steps: tuple[int, ...] = (5, 6)  # longer than any training question: length extrapolation
@@ -45,6 +47,8 @@ class WorldParams:
     def validate(self, key: str) -> None:
         for f in self.families:
             _check(f in FAMILIES, f"{key}.families", f, f"one of {FAMILIES}")
+        _check(len({has_carries(f) for f in self.families}) == 1, f"{key}.families", self.families,
+               f"families of one arithmetic: the carry world's {CARRY_FAMILIES} or the digit-wise {DIGITWISE_FAMILIES}")
         _check(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
                f"one of families {self.families}")
         _check(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")
@@ -171,9 +175,9 @@ class BaseParams:
     n_questions: int = 4000  # pre-training questions over all families and difficulties
     trajectory_styles: tuple[str, ...] = ("short", "long")  # each trajectory the base model sees is written in
     # one of these, drawn at random: the base is not biased towards the style of any later SFT arm
-    mid_trajectory_rate: float = 0.3  # share of harder (non-easy) questions shown with a trajectory:
-    # gives the base weak but real trajectory ability, so on-policy RL starts from signal (0.1 with
-    # fact_share 0.5 gave a base that never learnt to fetch the next operand: 0 correct trajectories at k>=2)
+    mid_trajectory_rate: float = 0.5  # share of harder (non-easy) questions shown with a trajectory: gives the
+    # base weak but real trajectory ability, so on-policy RL starts from signal (its pre-registered band,
+    # claims.yaml base_correct_trajectory_rate); higher = a stronger base, less left for fine-tuning to teach
     fact_share: float = 0.2  # share of pre-training sequences that are primitive facts: single operations
     # worked digit by digit (the single-digit sums every longer question is made of)
     fact_style: str = "long"  # how facts are written; "long" shows the digit sums (the model groks them in
@@ -202,6 +206,7 @@ class EvalParams:
     temperature: float = 1.0
     max_new_tokens: int = 320  # generation budget; longer completions count as malformed
     batch_size: int = 512  # sequences generated at once
+    question_seed: int = 12345  # which unseen questions every test set draws (the ladder pilot draws others)
 
     def validate(self, key: str) -> None:
         _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
@@ -216,7 +221,8 @@ class EvalParams:
 class TrajectoryLengthParams:
     """Notebook 02 (claim C3): SFT arms that differ only in the trajectory style of the same questions."""
 
-    styles: tuple[str, ...] = ("answer_only", "short", "padded", "long")  # padded = short + filler to long length
+    styles: tuple[str, ...] = ("answer_only", "coarse", "short", "padded", "long")  # from no trajectory to the finest
+    # steps (coarse: one result per two operations); padded = short + neutral filler to the long one's length
 
     def validate(self, key: str) -> None:
         for s in self.styles:
@@ -261,7 +267,9 @@ class SupportSetParams:
     # its own trajectories up to max(sft_sizes) sequences per question, so every arm sees each question equally often
     grpo_sizes: tuple[int, ...] = (1, 2, 4, 8)  # n: rollouts of each GRPO group that enter the policy loss
     # (advantages always use the whole group of grpo.group_size)
-    steps: tuple[int, ...] = (4,)  # difficulties of the questions: k operations have k! distinct orders
+    steps: tuple[int, ...] = (4,)  # difficulties of the SFT arms' questions: k operations have k! distinct orders
+    grpo_steps: tuple[int, ...] = ()  # difficulties of the GRPO arms' questions (a group's n rollouts need no
+    # distinct orders); () = the world's training levels
     n_questions: int = 200  # training questions shared by every arm (fine-tuning families, difficulties `steps`)
     style: str = "long"  # trajectory style of the SFT arms
     sft_steps: int = 50  # optimizer steps of every SFT arm here (batch size and the rest from `sft`); an arm has
@@ -434,13 +442,47 @@ class GeneralisationParams:
     The in-domain split reuses the shared evaluation (``eval``; notebooks 02 and 05 cache its samples); the other
     splits take n and k from ``eval`` and these two knobs (evaluation is almost all of the notebook's cost)."""
 
-    n_questions: int = 32  # questions per split other than in_domain (balanced over the split's families and k)
-    max_new_tokens: int = 200  # generation budget on those splits: the longest correct completion there has 153
-    # tokens (k=6 with a reflection); eval's 320 would mostly pay for models that never stop
+    n_questions: int = 32  # questions of the longer and unseen-operand splits (balanced over families and k)
+    held_out_questions: int = 60  # questions of the held-out family, over the ladder's levels (C9 reads its rungs)
+    max_new_tokens: int = 240  # generation budget on those splits: the longest correct completion there has 219
+    # tokens (carry world, k=6 with a reflection); eval's 320 would mostly pay for models that never stop
 
     def validate(self, key: str) -> None:
-        for name in ("n_questions", "max_new_tokens"):
+        for name in ("n_questions", "held_out_questions", "max_new_tokens"):
             _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+
+
+# The contrasts read on the difficulty ladder, with the arm whose pilot places their rungs (params/claims.yaml,
+# ``ladder.reference_arms``; a test keeps the two lists equal).
+LADDER_CONTRASTS = ("C3", "C4", "C5", "C6_sft", "C6_grpo", "C9_in_domain", "C9_held_out_family", "C10")
+
+
+@dataclass(frozen=True)
+class LadderParams:
+    """The difficulty ladder (params/claims.yaml, amendment of 2026-12-03): every contrast on a bounded score is
+    evaluated on unseen in-domain questions at each of ``levels`` and read on its rungs, the levels where the arm the
+    paper predicts lower had room to move in a pilot (``benchmarks/ladder_pilot.py`` places them by the
+    pre-registered rule and prints what to write here)."""
+
+    levels: tuple[int, ...] = ()  # levels (operations per question) of the in-domain test set, from easy to beyond
+    # the training levels; () = the training levels only (the LLM world, and a profile without a ladder)
+    rungs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # contrast (one of LADDER_CONTRASTS) -> the
+    # levels its primary metric averages; a contrast not listed reads the training levels (not placed: said so)
+    expected_half_width: dict[str, float] = field(default_factory=dict)  # contrast -> the pilot's expected 95% CI
+    # half-width on its rungs (questions only), shown beside the measured interval
+
+    def validate(self, key: str) -> None:
+        for k in self.levels:
+            _check(1 <= k <= 9, f"{key}.levels", k, "operation counts between 1 and 9")
+        _check(len(set(self.levels)) == len(self.levels), f"{key}.levels", self.levels, "distinct levels")
+        for name, table in (("rungs", self.rungs), ("expected_half_width", self.expected_half_width)):
+            for contrast in table:
+                _check(contrast in LADDER_CONTRASTS, f"{key}.{name}", contrast, f"one of {LADDER_CONTRASTS}")
+        for contrast, rungs in self.rungs.items():
+            _check(len(rungs) >= 1 and all(r in self.levels for r in rungs), f"{key}.rungs.{contrast}", rungs,
+                   f"one or more levels of {key}.levels={self.levels}")
+        for contrast, width in self.expected_half_width.items():
+            _check(width > 0, f"{key}.expected_half_width.{contrast}", width, "a positive number")
 
 
 @dataclass(frozen=True)
@@ -468,6 +510,7 @@ class Profile:
     sft_then_rl: SFTThenRLParams = SFTThenRLParams()
     rl_check: RLCheckParams = RLCheckParams()
     generalisation: GeneralisationParams = GeneralisationParams()
+    ladder: LadderParams = LadderParams()  # the difficulty ladder every bounded contrast is read on
     cache_dir: str = "outputs/cache"  # artifact store, shared by all notebooks and profiles
 
     def validate(self, key: str = "") -> None:
@@ -487,6 +530,12 @@ class Profile:
                self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
         _check(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
+        if self.ladder.levels:
+            _check(set(self.world.train_steps) <= set(self.ladder.levels), "ladder.levels", self.ladder.levels,
+                   f"levels that include every training level world.train_steps={self.world.train_steps}")
+        world_styles = STYLES if self.world.kind == "toy" else llm_tasks.STYLES
+        for s in self.trajectory_length.styles:
+            _check(s in world_styles, "trajectory_length.styles", s, f"the {self.world.kind} world's styles {world_styles}")
         if self.world.kind == "toy":
             self._validate_toy_budgets()
         used = {*self.seeds, *self.sft_then_rl.seeds}
@@ -499,7 +548,7 @@ class Profile:
                    "probed questions are taken from the evaluation's test set)")
 
     def _validate_toy_budgets(self) -> None:
-        longest = longest_completion_tokens(max(self.world.hard_steps))
+        longest = longest_completion_tokens(max(self.world.hard_steps), self.world.families)
         _check(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
                self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
                f"world.hard_steps={self.world.hard_steps} (a shorter budget would mark correct answers malformed)")
@@ -514,6 +563,10 @@ def _coerce(tp, value, key: str):
     if dataclasses.is_dataclass(tp):
         _check(isinstance(value, dict), key, value, f"a mapping of {tp.__name__} fields")
         return _build_nested(tp, tp(), value, key)
+    if origin is dict:
+        _check(isinstance(value, dict), key, value, "a mapping")
+        key_tp, value_tp = typing.get_args(tp)
+        return {_coerce(key_tp, k, key): _coerce(value_tp, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         _check(isinstance(value, (list, tuple)), key, value, "a list")
         (item_tp, _) = typing.get_args(tp)

@@ -64,14 +64,23 @@ def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_t
     return fig
 
 
-def metric_by_difficulty(df: pd.DataFrame, metric: str, x: str = "k", hue: str = "arm", title: str = "", order=None):
-    """Line plot of ``metric`` against difficulty per arm: the mean over seeds and questions with a 95%
-    bootstrap band over those rows; ``order`` fixes the colours (as in ``metric_vs_length``)."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+def metric_by_difficulty(df: pd.DataFrame, metric: str, x: str = "k", hue: str = "arm", title: str = "", order=None,
+                         bounds: tuple[float | None, float | None] = (None, None), rungs=()):
+    """Line plot of ``metric`` against difficulty (the ladder) per arm: the mean over seeds and questions with a 95%
+    bootstrap band over those rows; ``order`` fixes the colours (as in ``metric_vs_length``). ``bounds`` (chance,
+    ceiling) are drawn as dashed lines, and the ``rungs`` a verdict reads are shaded: a contrast can only move
+    where its arms sit between the two lines."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for level in rungs:
+        ax.axvspan(level - 0.4, level + 0.4, color="0.9", zorder=0, label="rungs" if level == rungs[0] else None)
+    for value, name in zip(bounds, ("chance", "ceiling")):
+        if value is not None:
+            ax.axhline(value, color="0.35", ls="--", lw=1, zorder=1)
+            ax.text(1.0, value, f" {name}", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="0.35")
     sns.lineplot(df, x=x, y=metric, hue=hue, hue_order=order, marker="o", errorbar=("ci", 95), ax=ax)
-    ax.set(xlabel="operations per question (difficulty)", ylabel=metric, ylim=(-0.02, 1.02), title=title)
+    ax.set(xlabel="operations per question (the difficulty ladder)", ylabel=metric, ylim=(-0.02, 1.04), title=title)
     ax.set_xticks(sorted(df[x].unique()))
-    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.1, 1))
     return fig
 
 
@@ -126,6 +135,33 @@ def inner_loop_curves(frame: pd.DataFrame, title: str, ax=None):
            ylabel="L-hat: answer NLL (nats)", title=title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     return fig or ax.figure
+
+
+def digit_curves(frame: pd.DataFrame, title: str):
+    """One panel per kind of trajectory (``column``, ``op_by_op``): each answer digit's loss against position, mean and
+    95% band over trajectories, with a dashed line where the digit is first written (mean position). ``frame``: one
+    row per trajectory with ``kind``, ``tens_curve``, ``units_curve`` (on an even grid of [0, 1]) and
+    ``tens_written_at`` / ``units_written_at`` (fractions of the trajectory)."""
+    import numpy as np
+
+    kinds = list(dict.fromkeys(frame.kind))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds), 3.8), sharey=True, squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        g = frame[frame.kind == kind]
+        for digit, colour in (("tens", "tab:blue"), ("units", "tab:orange")):
+            curves = np.array(g[f"{digit}_curve"].tolist())  # (trajectories, points)
+            x = np.linspace(0, 1, curves.shape[1])
+            mean = curves.mean(0)
+            half = 1.96 * curves.std(0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0 * mean
+            ax.plot(x, mean, color=colour, label=f"{digit} digit")
+            ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.2)
+            ax.axvline(g[f"{digit}_written_at"].mean(), color=colour, ls="--", lw=1)
+        ax.set(title=f"{kind} (n={len(g)})", xlabel="position in the trajectory (dashed: where the digit is written)")
+    axes[0][0].set_ylabel("loss of one answer digit (nats)")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def loss_surface(plane, title: str, xlabel: str, ylabel: str, path=None, path_labels=None, ax=None):

@@ -96,11 +96,12 @@ def rendered_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = No
 # --- the two probes ------------------------------------------------------------------------------
 
 
-def _answer_nll(model, hidden: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
-    """Returns the mean NLL of ``answer`` (n, A) from the hidden states (n, A, d) that predict it."""
+def _answer_nll(model, hidden: torch.Tensor, answer: torch.Tensor, per_token: bool = False) -> torch.Tensor:
+    """Returns the mean NLL of ``answer`` (n, A) from the hidden states (n, A, d) that predict it: (n,), or each
+    answer token's NLL (n, A) with ``per_token`` (the others teacher-forced)."""
     logits = model.get_output_embeddings()(hidden).float()  # (n, A, vocab)
     logp = torch.log_softmax(logits, dim=-1).gather(-1, answer[..., None])[..., 0]  # (n, A)
-    return -logp.mean(dim=-1)
+    return -logp if per_token else -logp.mean(dim=-1)
 
 
 def _cuts(item: ProbeInput, cuts) -> list[int]:
@@ -125,8 +126,10 @@ def naive_curve(model, item: ProbeInput, cuts=None) -> np.ndarray:
 
 
 @torch.inference_mode()
-def inner_loop_curve(model, item: ProbeInput, cuts=None, max_block_tokens: int = 2048) -> np.ndarray:
+def inner_loop_curve(model, item: ProbeInput, cuts=None, max_block_tokens: int = 2048,
+                     per_token: bool = False) -> np.ndarray:
     """Returns L-hat after each prefix length in ``cuts`` (default 0..T): one pass over the shared prefix.
+    With ``per_token``, each answer token's own NLL instead, (cuts, A): the loss of one answer digit.
 
     The answer blocks of many cuts are packed into one sequence after the cached prompt + trajectory;
     each block attends to its own prefix and causally to itself, never to other blocks.
@@ -162,7 +165,7 @@ def inner_loop_curve(model, item: ProbeInput, cuts=None, max_block_tokens: int =
                                   position_ids=positions.reshape(1, -1), past_key_values=cache,
                                   use_cache=True).last_hidden_state.reshape(c, n_b, -1)  # (c, B, d)
         cache.crop(-c * n_b)
-        out.append(_answer_nll(model, hidden[:, picks], answer.expand(c, n_a)))
+        out.append(_answer_nll(model, hidden[:, picks], answer.expand(c, n_a), per_token))
     return torch.cat(out).cpu().numpy()
 
 

@@ -26,7 +26,8 @@ from .params import PARAMS_DIR, Profile
 from .stats import ClaimResult, claim_result
 
 OUTPUTS_DIR = Path(__file__).resolve().parent.parent / "outputs"
-SCHEMA_VERSION = 2  # 2: strict JSON (no NaN), each claim entry holds its arms' means (a_mean, b_mean)
+SCHEMA_VERSION = 3  # 2: strict JSON (no NaN), each claim entry holds its arms' means (a_mean, b_mean); 3: and the
+# ladder levels it was read on, with the pilot's expected half-width
 
 
 def output_dir(profile: Profile, notebook: str) -> Path:
@@ -84,10 +85,26 @@ def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric
     """
     if role not in ("primary", "secondary"):
         raise ValueError(f"role={role!r} is not allowed: 'primary' or 'secondary'")
-    plan = load_claims()["claims"][claim]
-    result = claim_result(claim, metric or plan["metric"], tuple(arms or plan["arms"]), a, b,
-                          direction=plan["direction"], margin=plan["margin"])
+    plan = contrast_plan(claim, metric, arms)
+    result = claim_result(claim, plan["metric"], tuple(plan["arms"]), a, b, direction=plan["direction"],
+                          margin=plan["margin"])
     return dataclasses.replace(result, role=role)
+
+
+def extra_primary(claim: str) -> list[dict]:
+    """Returns the primary contrasts an amendment added to ``claim`` (``claims.yaml``, ``extra_primary``), each with
+    its metric, arms, direction and margin."""
+    return load_claims().get("extra_primary", {}).get(claim, [])
+
+
+def contrast_plan(claim: str, metric: str | None = None, arms=None) -> dict:
+    """Returns the plan (metric, arms, direction, margin) a contrast of ``claim`` is judged by: the claim's own, or,
+    for a contrast an amendment added (``extra_primary``: same metric and arms), that one's."""
+    plan = load_claims()["claims"][claim]
+    for extra in extra_primary(claim):
+        if extra["metric"] == metric and (arms is None or list(arms) == list(extra["arms"])):
+            return {**plan, **extra}
+    return {**plan, "metric": metric or plan["metric"], "arms": list(arms or plan["arms"])}
 
 
 def write_metrics(out: Path, notebook: str, profile: Profile, claims: list[ClaimResult], measurements: dict,

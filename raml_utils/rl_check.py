@@ -224,7 +224,8 @@ def retention_check(profile: Profile, start_job) -> dict:
     spec, rule = profile.rl_check, rules()["retention"]
     store = experiment.store_of(profile)
     start_dir = grpo.run_any(start_job, store)
-    questions, _ = banded_sets(profile, start_dir, tuple(rule["selection_band"]), "screening the SFT model")
+    band = tuple(load_claims().get("retention_selection_band", rule["selection_band"]))  # amended 2026-12-03
+    questions, _ = banded_sets(profile, start_dir, band, "screening the SFT model")
     if not questions:
         return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
                 "questions": 0, "learning_rate": profile.grpo.learning_rate, "accuracy_before": None,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import stats
 from .params import Profile
-from .results import SCHEMA_VERSION, bounds, load_claims, params_hash
+from .results import SCHEMA_VERSION, bounds, contrast_plan, extra_primary, load_claims, params_hash
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -82,10 +82,10 @@ PLANNED_NOTEBOOK = {"C1": "01", "C2": "01", "C3": "02", "C4": "05", "C5": "05", 
 # figure named after it (``c7_*.png``), if any.
 KEY_FIGURES = {"01_pseudo_gradient": {"C1": "c1_inner_loop_curves.png", "C2": "c2_path_plane.png",
                                       PROPOSITION: "prop21_errors.png"},
-               "02_trajectory_length": {"C3": "metrics_vs_length.png"},
+               "02_trajectory_length": {"C3": "pass_at_k_by_difficulty.png"},
                "03_support_set_size": {"C6": "metrics_vs_support.png"},
                "04_reflection_tokens": {"C7": "c7_toy_relative_change.png", "C8": "c8_reference_curves.png"},
-               "05_sft_then_rl": {"C4": "metrics_vs_length.png", "C5": "metrics_vs_length.png"},
+               "05_sft_then_rl": {"C4": "mg_pass_at_k_by_difficulty.png", "C5": "pass_at_k_by_difficulty.png"},
                "06_generalisation": {"C9": "generalisation_heatmap.png"},
                "07_efficient_reasoning": {"C10": "accuracy_vs_generated_tokens.png"}}
 
@@ -138,12 +138,19 @@ class Contrast:
     reasons: tuple[str, ...] = ()  # why it may be undecidable (no headroom, a failed component check)
     a_mean: float | None = None
     b_mean: float | None = None
+    ladder: str = ""  # the levels it was read on (e.g. "rungs k = 3, 4"), "" where no ladder applies
+    expected_half_width: float | None = None  # the ladder pilot's expected 95% CI half-width
+    direction: int = 1  # the paper's direction and margin for this contrast (the claim's, or its amendment's)
+    margin: float = 0.0
 
     def text(self) -> str:
-        """Returns e.g. 'long − short pass_at_k = -0.150 [-0.274, -0.029]' (the label in brackets after the metric)."""
+        """Returns e.g. 'long − short pass_at_k = -0.150 [-0.274, -0.029] on rungs k = 3, 4 (pilot: ±0.080)' (the
+        label in brackets after the metric)."""
         label = f" ({self.label})" if self.label else ""
+        where = f" on {self.ladder}" if self.ladder else ""
+        expected = f" (pilot: ±{self.expected_half_width:.3f})" if self.expected_half_width is not None else ""
         return (f"{self.arms[0]} − {self.arms[1]} {self.metric}{label} = {self.effect:+.3f} "
-                f"[{self.lo:+.3f}, {self.hi:+.3f}]")
+                f"[{self.lo:+.3f}, {self.hi:+.3f}]{where}{expected}")
 
 
 @dataclass(frozen=True)
@@ -330,6 +337,7 @@ def _contrasts(records: list[NotebookRecord], claim: str, plan: dict, profile: P
     """Returns every entry of ``claim`` in the usable metrics, primary ones first, verdicts by the plan's rule and
     the decidability rule."""
     controls = [list(pair) for pair in plan.get("controls", [])]
+    added = [(extra["metric"], list(extra["arms"])) for extra in extra_primary(claim)]
     out = []
     for record in records:
         if not record.usable:
@@ -337,21 +345,25 @@ def _contrasts(records: list[NotebookRecord], claim: str, plan: dict, profile: P
         for c in record.metrics["claims"]:
             if c["claim"] != claim:
                 continue
+            rule_of = contrast_plan(claim, c["metric"], c["arms"])  # the claim's direction and margin, or its amendment's
             effect, lo, hi = (float("nan") if c[k] is None else float(c[k]) for k in ("effect", "lo", "hi"))
-            headroom, failed = _reasons(c, record.name, plan, profile, checks)
+            headroom, failed = _reasons(c, record.name, rule_of, profile, checks)
             if any(math.isnan(x) for x in (lo, hi)):
                 rule = MIXED
             elif failed:
-                rule = stats.decide(lo, hi, plan["direction"], plan["margin"], failed, opposite_stays=False)
+                rule = stats.decide(lo, hi, rule_of["direction"], rule_of["margin"], failed, opposite_stays=False)
             else:
-                rule = stats.decide(lo, hi, plan["direction"], plan["margin"], headroom)
+                rule = stats.decide(lo, hi, rule_of["direction"], rule_of["margin"], headroom)
+            on_plan = c["metric"] == plan["metric"] and list(c["arms"]) not in controls
             out.append(Contrast(record.name, claim, c["metric"], tuple(c["arms"]), effect, lo, hi, c.get("n_seeds"),
                                 c.get("n_questions"), c["verdict"], rule,
-                                primary=(c.get("role", "primary") == "primary" and c["metric"] == plan["metric"]
-                                         and list(c["arms"]) not in controls),
+                                primary=(c.get("role", "primary") == "primary"
+                                         and (on_plan or (c["metric"], list(c["arms"])) in added)),
                                 label=str(c.get("label") or ""),
                                 reasons=tuple(failed + headroom) if rule == INCONCLUSIVE else (),
-                                a_mean=c.get("a_mean"), b_mean=c.get("b_mean")))
+                                a_mean=c.get("a_mean"), b_mean=c.get("b_mean"), ladder=c.get("ladder") or "",
+                                expected_half_width=c.get("expected_half_width"), direction=rule_of["direction"],
+                                margin=rule_of["margin"]))
     # Entries that share arms and metric but carry no label would read alike: number them, with their size.
     same = {}
     for c in out:
@@ -428,7 +440,7 @@ def claim_row(claim: str, plan: dict, records: list[NotebookRecord], profile: Pr
     for c in contrasts:
         if c.verdict != c.stored_verdict and c.verdict != INCONCLUSIVE:
             notes.append(f"{c.notebook} stored '{c.stored_verdict}' for {c.arms[0]} − {c.arms[1]}; the frozen rule "
-                         f"(direction {plan['direction']:+d}, margin {plan['margin']}) gives '{c.verdict}', used here")
+                         f"(direction {c.direction:+d}, margin {c.margin}) gives '{c.verdict}', used here")
     seeds, seed_note = _seed_text(primary, profile)
     notes += [seed_note] if seed_note else []
     verdict = INCONCLUSIVE if not verdicts else verdicts[0] if len(verdicts) == 1 else MIXED
@@ -499,7 +511,7 @@ def interval_records(board: Scoreboard) -> list[dict]:
             label = r.claim if len(primary) == 1 else f"{r.claim}  {c.arms[0]} − {c.arms[1]}"
             label += f"\n({c.label})" if c.label and len(primary) > 1 else ""
             out.append({"label": label, "verdict": c.verdict, "metric": c.metric, "effect": c.effect, "lo": c.lo,
-                        "hi": c.hi, "margin": plan[r.claim]["margin"], "direction": plan[r.claim]["direction"]})
+                        "hi": c.hi, "margin": c.margin, "direction": c.direction})
     return out
 
 

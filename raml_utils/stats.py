@@ -175,6 +175,9 @@ class ClaimResult:
     # "secondary": reported beside it by the same rule (another arm pair, world or split), never deciding it
     a_mean: float | None = None  # each arm's mean score: where the arms sit (the decidability rule's headroom)
     b_mean: float | None = None
+    rungs: tuple[int, ...] | None = None  # the ladder levels the scores were read on (None: no ladder)
+    ladder: str = ""  # those levels in words: placed rungs, or the training levels while none are placed
+    expected_half_width: float | None = None  # the ladder pilot's expected 95% CI half-width (questions only)
 
     def to_dict(self) -> dict:
         """Returns the fields as a plain dict (arms as a tuple)."""

@@ -90,8 +90,8 @@ def test_an_sft_recipe_renders_exactly_its_problems():
 def test_existing_splits_are_unchanged_by_the_new_one():
     P = load_profile("smoke")
     w = P.world
-    direct = toy.make_problems(P.eval.n_questions, "test", seed=12345, families=w.train_families, steps=w.train_steps,
-                               test_fraction=w.test_fraction)
+    direct = toy.make_problems(P.eval.n_questions, "test", seed=P.eval.question_seed, families=w.train_families,
+                               steps=experiment.ladder_levels(P), test_fraction=w.test_fraction)
     assert experiment.test_set(P, "in_domain") == direct
     assert set(experiment.test_set(P, "longer")) != set(split(P, "unseen_operands"))
 
@@ -138,9 +138,9 @@ def test_a_different_sft_arm_of_notebook_05_is_listed_on_its_own():
     assert jobs["sft"] == experiment.sft_job(P, "padded", 1) and jobs["sft_then_rl"].init == jobs["sft"]
 
 
-def _frame(scores: dict) -> pd.DataFrame:
-    """A per-question frame: ``scores`` maps (arm, seed) to Pass@k per question."""
-    return pd.DataFrame([{"arm": arm, "seed": seed, "question": q, "pass_at_k": v, "split": "s"}
+def _frame(scores: dict, split: str = "s", k=lambda q: 3) -> pd.DataFrame:
+    """A per-question frame: ``scores`` maps (arm, seed) to Pass@k per question; ``k(q)`` is question q's level."""
+    return pd.DataFrame([{"arm": arm, "seed": seed, "question": q, "pass_at_k": v, "split": split, "k": k(q)}
                          for (arm, seed), values in scores.items() for q, v in enumerate(values)])
 
 
@@ -159,7 +159,20 @@ def test_contrasts_with_base_give_c9_verdicts_per_model():
     base = rng.uniform(0, 0.2, 40)
     frame = _frame({("base", 0): base, ("better", 1): base + 0.4, ("better", 2): base + 0.5,
                     ("same", 1): base, ("same", 2): base})
-    table = generalisation.contrasts_with_base(frame, ["better", "same"]).set_index("model")
+    table = generalisation.contrasts_with_base(load_profile("smoke"), frame, ["better", "same"]).set_index("model")
     assert table.loc["better", "verdict"] == "reproduced" and table.loc["better", "effect"] == pytest.approx(0.45)
     assert table.loc["same", "verdict"] == "not reproduced" and table.loc["same", "effect"] == 0
     assert table.loc["better", "result"].arms == ("better", "base") and table.loc["better", "result"].claim == "C9"
+
+
+def test_c9_reads_each_verdict_split_on_its_rungs_and_other_splits_whole():
+    P = load_profile("smoke", ladder={"levels": [1, 2, 3, 4, 5], "rungs": {"C9_in_domain": [3, 4]}})
+    base = [0.0] * 10
+    better_on_rungs = [1.0 if q % 5 in (2, 3) else 0.0 for q in range(10)]  # levels 3 and 4
+    frame = pd.concat([_frame({("base", 0): base, ("m", 1): better_on_rungs}, split, k=lambda q: q % 5 + 1)
+                       for split in ("in_domain", "longer")])
+    table = generalisation.contrasts_with_base(P, frame, ["m"]).set_index("split")
+    assert table.loc["in_domain", "effect"] == pytest.approx(1.0)  # the rungs only
+    assert table.loc["longer", "effect"] == pytest.approx(0.4)  # every question
+    result = table.loc["in_domain", "result"]
+    assert result.rungs == (3, 4) and result.ladder == "rungs k = 3, 4" and result.n_questions == 4

@@ -52,7 +52,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
 
 def test_missing_profile_file_lists_the_available_ones(tmp_path):
     with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
-                                         r"\['cpu', 'cpu_before_cuts', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
+                                         r"\['cpu', 'cpu_before_cuts', 'cpu_v1', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
         load_profile("nope")
     with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
         load_profile(tmp_path / "absent.yaml")
@@ -67,11 +67,30 @@ def test_validation_happens_before_any_compute(tmp_path, monkeypatch):
         load_profile(write(tmp_path, "inherit: smoke\neval: {k: 0}\n"))
 
 
-def test_cpu_before_cuts_differs_from_cpu_only_in_the_two_cut_settings():
+def test_cpu_before_cuts_differs_from_cpu_v1_only_in_the_two_cut_settings():
     import dataclasses
 
-    cpu, before = load_profile("cpu"), load_profile("cpu_before_cuts")
+    v1, before = load_profile("cpu_v1"), load_profile("cpu_before_cuts")
     assert (before.base.train.steps, before.support_set.sft_steps) == (1000, 100)
-    assert (cpu.base.train.steps, cpu.support_set.sft_steps) == (500, 50)
-    restored = dataclasses.replace(before, name=cpu.name, base=cpu.base, support_set=cpu.support_set)
-    assert restored == cpu
+    assert (v1.base.train.steps, v1.support_set.sft_steps) == (500, 50)
+    restored = dataclasses.replace(before, name=v1.name, base=v1.base, support_set=v1.support_set)
+    assert restored == v1
+
+
+def test_cpu_v1_runs_the_first_study_world_without_a_ladder():
+    v1, cpu = load_profile("cpu_v1"), load_profile("cpu")
+    assert v1.world.families == ("chain", "vars", "list") and v1.world.held_out_family == "vars"
+    assert cpu.world.families == ("carry_chain", "carry_vars", "carry_list")
+    assert v1.ladder.levels == () and v1.base.mid_trajectory_rate == 0.3 and v1.support_set.grpo_steps == (4,)
+    assert "coarse" not in v1.trajectory_length.styles and "coarse" in cpu.trajectory_length.styles
+
+
+def test_a_profile_mixing_the_two_arithmetics_or_a_ladder_without_the_training_levels_fails(tmp_path):
+    with pytest.raises(ParamError, match="families of one arithmetic"):
+        load_profile(write(tmp_path, "inherit: smoke\nworld: {families: [carry_chain, vars], held_out_family: vars}\n"))
+    with pytest.raises(ParamError, match=r"ladder.levels=\(1, 2\) is not allowed: levels that include every training"):
+        load_profile(write(tmp_path, "inherit: smoke\nladder: {levels: [1, 2], rungs: {}}\n"))
+    with pytest.raises(ParamError, match=r"ladder.rungs='C7' is not allowed"):
+        load_profile(write(tmp_path, "inherit: smoke\nladder: {rungs: {C7: [2]}}\n"))
+    with pytest.raises(ParamError, match="trajectory_length.styles='coarse' is not allowed: the llm world's styles"):
+        load_profile(write(tmp_path, "inherit: smoke_llm\ntrajectory_length: {styles: [short, coarse]}\n"))

@@ -86,7 +86,7 @@ def built(tmp_path_factory) -> tuple[Path, sb.Scoreboard, Path]:
         (notebooks_dir / f"{name}.ipynb").write_text("{}")
     profile_dir = root / "outputs" / P.name
     write_notebook_outputs(profile_dir, "02_trajectory_length", [C3],
-                           {"metrics_vs_length.png": "tab:green", "training_loss.png": "tab:red"})
+                           {"pass_at_k_by_difficulty.png": "tab:green", "training_loss.png": "tab:red"})
     write_notebook_outputs(profile_dir, "03_support_set_size", [C6], {"metrics_vs_support.png": "tab:purple"},
                            hash_="0123456789abcdef")
     board, index = report.build_report(profile_dir, P, notebooks_dir)
@@ -123,8 +123,8 @@ def test_report_has_index_notebook_pages_and_figures(built):
     assert index == out / "index.html"
     assert sorted(p.name for p in (out / "notebooks").iterdir()) == ["02_trajectory_length.html",
                                                                      "03_support_set_size.html"]
-    assert (out / "figures" / "02_trajectory_length" / "metrics_vs_length.png").read_bytes() == \
-        (profile_dir / "02_trajectory_length" / "metrics_vs_length.png").read_bytes()
+    assert (out / "figures" / "02_trajectory_length" / "pass_at_k_by_difficulty.png").read_bytes() == \
+        (profile_dir / "02_trajectory_length" / "pass_at_k_by_difficulty.png").read_bytes()
     assert (out / "figures" / "overview.png").stat().st_size > 5000
     # The notebook page embeds the executed notebook's figure itself.
     assert "data:image/png;base64," in (out / "notebooks" / "02_trajectory_length.html").read_text()
@@ -166,7 +166,7 @@ def test_index_shows_the_scoreboard_and_says_what_is_stale(built):
     for r in board.rows:
         assert f"<b>{html.escape(r.claim)}</b>" in text
     assert "long − short pass_at_k = -0.150 [-0.270, -0.030]" in text
-    assert '<img src="figures/02_trajectory_length/metrics_vs_length.png"' in text
+    assert '<img src="figures/02_trajectory_length/pass_at_k_by_difficulty.png"' in text
     # 03's numbers were made under other params: marked stale, its reproduced C6 not shown as such.
     c6 = next(r for r in board.rows if r.claim == "C6")
     assert c6.verdict == sb.STALE and "0123456789abcdef" in text
@@ -249,7 +249,7 @@ def test_index_in_headless_chromium_every_link_resolves_and_every_image_loads(bu
     profile_dir, board, _ = built
     seen = browser_check(profile_dir / "report")
     assert seen["title"] == f"RaML study: claims scoreboard ({P.name})"
-    expected = {"figures/overview.png", "figures/02_trajectory_length/metrics_vs_length.png"}
+    expected = {"figures/overview.png", "figures/02_trajectory_length/pass_at_k_by_difficulty.png"}
     assert {img["src"] for img in seen["images"]} == expected
     assert all(img["width"] > 0 for img in seen["images"]), seen["images"]
     assert seen["links"] and all(link["ok"] for link in seen["links"]), [x for x in seen["links"] if not x["ok"]]
@@ -261,14 +261,14 @@ def test_browser_check_catches_a_broken_image_and_a_dead_link(built, tmp_path):
     profile_dir, _, _ = built
     broken = tmp_path / "report"
     shutil.copytree(profile_dir / "report", broken)
-    (broken / "figures" / "02_trajectory_length" / "metrics_vs_length.png").unlink()
+    (broken / "figures" / "02_trajectory_length" / "pass_at_k_by_difficulty.png").unlink()
     (broken / "notebooks" / "02_trajectory_length.html").unlink()
     seen = browser_check(broken)
     assert [img["src"] for img in seen["images"] if img["width"] == 0] == [
-        "figures/02_trajectory_length/metrics_vs_length.png"]
+        "figures/02_trajectory_length/pass_at_k_by_difficulty.png"]
     # The notebooks table links every figure file too, so the deleted figure is also a dead link.
     assert {link["href"] for link in seen["links"] if not link["ok"]} == {
-        "notebooks/02_trajectory_length.html", "figures/02_trajectory_length/metrics_vs_length.png"}
+        "notebooks/02_trajectory_length.html", "figures/02_trajectory_length/pass_at_k_by_difficulty.png"}
 
 
 @needs_chromium

@@ -105,7 +105,7 @@ def test_stale_metrics_are_reported_and_not_used(dirs):
     profile_dir, _ = dirs
     write_outputs(profile_dir, "02_trajectory_length",
                   [claim("C3", "pass_at_k", ("long", "short"), 0.2, 0.1, 0.3, "reproduced")], hash_="0123456789abcdef",
-                  figures=("metrics_vs_length.png",))
+                  figures=("pass_at_k_by_difficulty.png",))
     board = board_of(dirs)
     r = row(board, "C3")
     assert r.verdict == sb.STALE
@@ -137,13 +137,13 @@ def test_primary_contrast_decides_and_controls_do_not(dirs):
         claim("C3", "pass_at_k", ("long", "short"), -0.15, -0.27, -0.03, "not reproduced"),
         claim("C3", "pass_at_k", ("short", "answer_only"), 0.5, 0.35, 0.67, "reproduced"),  # a control
         claim("C3", "mg_pass_at_k", ("long", "short"), 0.2, 0.1, 0.3, "reproduced"),  # a secondary metric
-    ], figures=("metrics_vs_length.png", "training_loss.png"))
+    ], figures=("pass_at_k_by_difficulty.png", "training_loss.png"))
     board = board_of(dirs)
     r = row(board, "C3")
     assert r.verdict == sb.NOT_REPRODUCED
     assert r.measurement == "long − short pass_at_k = -0.150 [-0.270, -0.030]"
     assert r.seeds == "3" and r.notebooks == ("02_trajectory_length",)
-    assert r.figure == "02_trajectory_length/metrics_vs_length.png"
+    assert r.figure == "02_trajectory_length/pass_at_k_by_difficulty.png"
     roles = [(c["arms"], c["metric"], c["role"]) for c in sb.contrast_records(board)]
     assert roles == [("long − short", "pass_at_k", "primary"), ("short − answer_only", "pass_at_k", "control/secondary"),
                      ("long − short", "mg_pass_at_k", "control/secondary")]
@@ -451,3 +451,27 @@ def test_a_base_outside_its_signal_band_gates_rl_from_the_base_only(dirs):
     board = board_of(dirs)
     assert row(board, "C4").verdict == sb.INCONCLUSIVE and "0.001" in row(board, "C4").note
     assert row(board, "C5").verdict == sb.REPRODUCED
+
+
+def test_an_amended_primary_contrast_decides_beside_the_frozen_one_by_its_own_margin(dirs):
+    profile_dir, _ = dirs
+    shape = claim("C1", "pre_write_share", ("column", "op_by_op"), 0.04, -0.02, 0.08, "mixed")
+    write_outputs(profile_dir, "01_pseudo_gradient", [
+        claim("C1", "lhat_drop", ("correct", "corrupted"), 9.0, 8.5, 9.5, "reproduced"), shape])
+    r = row(board_of(dirs), "C1")
+    # The shape contrast is primary (claims.yaml, extra_primary) and judged by its own margin 0.05: its CI lies
+    # within [-0.05, 0.08], so it is mixed (the drop's margin 0.1 would have made it "not reproduced")
+    assert r.verdict == sb.MIXED and "column − op_by_op pre_write_share" in r.measurement
+    assert "lhat_drop: reproduced" not in r.note and "column − op_by_op: mixed" in r.note
+    interval = [i for i in sb.interval_records(board_of(dirs)) if "column" in i["label"]]
+    assert interval and interval[0]["margin"] == 0.05
+
+
+def test_a_ladder_contrast_shows_its_rungs_and_the_pilots_expected_half_width(dirs):
+    profile_dir, _ = dirs
+    entry = claim("C3", "pass_at_k", ("long", "short"), 0.4, 0.3, 0.5, "reproduced")
+    entry |= {"ladder": "rungs k = 3, 4", "rungs": [3, 4], "expected_half_width": 0.081, "a_mean": 0.9, "b_mean": 0.5}
+    write_outputs(profile_dir, "02_trajectory_length", [entry])
+    r = row(board_of(dirs), "C3")
+    assert r.measurement == "long − short pass_at_k = +0.400 [+0.300, +0.500] on rungs k = 3, 4 (pilot: ±0.081)"
+    assert r.verdict == sb.REPRODUCED

@@ -21,16 +21,23 @@ def test_problems_are_deterministic_in_the_seed_and_balanced():
     assert a == toy.make_problems(30, "train", seed=5)
     assert a != toy.make_problems(30, "train", seed=6)
     cells = {(p.family, p.k) for p in a}
-    assert cells == {(f, k) for f in toy.FAMILIES for k in (2, 3, 4)}
+    assert cells == {(f, k) for f in toy.CARRY_FAMILIES for k in (2, 3, 4)}  # the carry world is the default
 
 
 def test_train_and_test_questions_never_overlap_whatever_the_seeds():
-    train = {p.key for s in range(3) for p in toy.make_problems(300, "train", seed=s)}
-    test = {p.key for s in range(3) for p in toy.make_problems(300, "test", seed=s)}
-    assert train and test and not train & test
+    for families in (toy.CARRY_FAMILIES, toy.DIGITWISE_FAMILIES):
+        train = {p.key for s in range(3) for p in toy.make_problems(300, "train", seed=s, families=families)}
+        test = {p.key for s in range(3) for p in toy.make_problems(300, "test", seed=s, families=families)}
+        assert train and test and not train & test
 
 
-def test_answers_are_the_expression_digit_wise_mod_10():
+def test_asking_for_more_questions_than_the_space_holds_fails_instead_of_looping():
+    # one operation on operands 80..99: 20 x 20 sums of carry_list, about a fifth of them in the test split
+    with pytest.raises(ValueError, match=r"asked for 500 distinct test questions .* found only \d+: ask for fewer"):
+        toy.make_problems(500, "test", 0, ("carry_list",), (1,), operand_range=(80, 99))
+
+
+def test_digitwise_answers_are_the_expression_digit_wise_mod_10():
     p = toy.Problem("chain", (95, 10, 7), ("+", "-"))
     assert p.answer == 8  # tens 9+1-0 = 10 -> 0, units 5+0-7 = -2 -> 8: no carries
     assert toy.combine(37, "+", 45) == 72 and toy.combine(20, "-", 24) == 6
@@ -39,19 +46,74 @@ def test_answers_are_the_expression_digit_wise_mod_10():
     assert toy.Problem("vars", (1, 2), ("-",), (1, 0)).question() == "b=02,a=01;a-b"
 
 
+def test_carry_answers_are_real_arithmetic_mod_100():
+    assert toy.Problem("carry_chain", (95, 10, 7), ("+", "-")).answer == 98  # 95 + 10 - 7 = 98
+    assert toy.Problem("carry_chain", (37, 85), ("+",)).answer == 22  # 122 mod 100
+    assert toy.Problem("carry_chain", (32, 85), ("-",)).answer == 47  # -53 mod 100
+    assert toy.Problem("carry_list", (37, 85, 12), ("+", "+")).question() == "sum(37,85,12)"
+    assert toy.Problem("carry_vars", (1, 2), ("-",), (1, 0)).question() == "b=02,a=01;a-b"
+    assert toy.has_carries("carry_vars") and not toy.has_carries("vars")
+    with pytest.raises(ValueError, match="family='sums' is not a toy family"):
+        toy.layout("sums")
+
+
 @pytest.mark.parametrize("family", toy.FAMILIES)
 def test_every_style_writes_a_trajectory_that_ends_in_the_answer(family):
     p = problem(family)
-    for style in toy.STYLES:
+    for style in toy.styles_of(family):
         r = toy.render(p, toy.TrajectorySpec(style))
         assert r.text.startswith(p.question() + toy.THINK)
         assert r.text.endswith(toy.END_THINK + toy.ANSWER + f"{p.answer:02d}" + toy.EOS)
         assert toy.parse_completion(r.completion) == p.answer
+        if style in ("short", "long", "padded", "coarse", "column"):
+            assert toy.trajectory_is_correct(p, r.trajectory), (style, r.trajectory)
     assert toy.render(p, toy.TrajectorySpec("answer_only")).trajectory == ""
 
 
-def test_long_has_more_and_finer_steps_and_padded_matches_its_length(tokenizer):
-    p = problem()
+def test_long_columns_carry_and_borrow():
+    assert toy.step_long_detail(37, "+", 85, carries=True) == "7+5=12,3+8+1=12"
+    assert toy.step_long_detail(37, "+", 45, carries=True) == "7+5=12,3+4+1=8"
+    assert toy.step_long_detail(32, "-", 85, carries=True) == "12-5=7,13-8-1=4"  # 32 - 85 = 47 mod 100
+    assert toy.step_long_detail(85, "-", 32, carries=True) == "5-2=3,8-3-0=5"
+    for a in range(100):  # the last digits of the two columns spell the result, for every operation
+        for b in range(100):
+            for op in "+-":
+                units, tens = toy.step_long_detail(a, op, b, carries=True).split(",")
+                assert int(tens.split("=")[1]) % 10 * 10 + int(units.split("=")[1]) % 10 == toy.combine(a, op, b, True)
+
+
+def test_coarse_writes_one_result_per_two_operations_and_column_one_digit_per_column():
+    p = toy.Problem("carry_chain", (37, 85, 32), ("+", "-"))
+    assert toy.render(p, toy.TrajectorySpec("coarse")).trajectory == "37+85-32=90;"
+    v = toy.Problem("carry_vars", (37, 85, 32), ("+", "-"), (2, 0, 1))
+    assert toy.render(v, toy.TrajectorySpec("coarse")).trajectory == "a=37;b=85,c=32:37+85-32=90;"
+    q = toy.Problem("carry_list", (37, 85, 12), ("+", "+"))
+    assert toy.render(q, toy.TrajectorySpec("column")).trajectory == "7+5+2=14;3+8+1+1=13;34;"
+    assert "column" not in toy.styles_of("carry_chain")
+    with pytest.raises(ValueError, match="carry_list only"):
+        toy.render(p, toy.TrajectorySpec("column"))
+
+
+@pytest.mark.parametrize("style", ["short", "long", "padded", "coarse", "compressed", "reflection", "column"])
+def test_answer_digit_positions_point_at_the_tokens_that_first_write_the_answer(style):
+    p = toy.Problem("carry_list", (37, 85, 12), ("+", "+"))  # answer 34
+    spec = toy.TrajectorySpec(style, reflection=(1, 3) if style == "reflection" else None)
+    tokens = toy.trajectory_tokens(toy.render(p, spec).trajectory)
+    tens, units = toy.answer_digit_positions(p, spec)
+    assert (tokens[tens], tokens[units]) == ("3", "4")
+    if style == "column":  # the units digit is fixed by the first column, the tens digit by the second
+        assert units < tokens.index(";") < tens
+    else:  # an op-by-op trajectory fixes both in its last step
+        ends = [i for i, t in enumerate(tokens) if t == ";"]
+        last_step_start = ends[-2] + 1 if len(ends) > 1 else 0
+        assert last_step_start <= min(tens, units)
+    with pytest.raises(ValueError, match="writes no digit"):
+        toy.answer_digit_positions(p, toy.TrajectorySpec("answer_only"))
+
+
+@pytest.mark.parametrize("family", ["chain", "carry_chain"])
+def test_long_has_more_and_finer_steps_and_padded_matches_its_length(tokenizer, family):
+    p = problem(family)
     short, long, padded = (toy.render(p, toy.TrajectorySpec(s)).trajectory for s in ("short", "long", "padded"))
     assert len(long) > len(short)
     assert len(padded) == len(long) and toy.FILLER in padded
@@ -68,6 +130,15 @@ def test_support_set_questions_have_at_least_8_distinct_valid_trajectories(famil
         texts = {toy.render(p, toy.TrajectorySpec("long", o)).trajectory for o in orders}
         assert len(texts) == 8
         assert all(toy.trajectory_is_correct(p, t) for t in texts)
+
+
+def test_the_carry_world_favours_no_order_and_the_digitwise_world_puts_left_to_right_first():
+    identity = (0, 1, 2, 3)
+    firsts = [toy.distinct_orders(problem("carry_chain", k=4, seed=s), 1, random.Random(s))[0] for s in range(40)]
+    assert 0 < sum(o == identity for o in firsts) < 10 and len(set(firsts)) > 10  # 1 in 24 by chance
+    assert all(toy.distinct_orders(problem("chain", k=4, seed=s), 3, random.Random(s))[0] == identity for s in range(5))
+    orders = toy.distinct_orders(problem("carry_chain", k=4), 24, random.Random(0))
+    assert len(set(orders)) == 24  # every order, once
 
 
 def test_corruption_is_carried_forward_and_changes_the_stated_final_result():
@@ -125,9 +196,10 @@ def test_unknown_style_is_rejected_with_the_allowed_ones():
         toy.TrajectorySpec("verbose")
 
 
-def test_tokenizer_round_trips_and_keeps_markers_whole(tokenizer):
-    for style in toy.STYLES:
-        text = toy.render(problem("vars"), toy.TrajectorySpec(style)).text
+@pytest.mark.parametrize("family", ["vars", "carry_vars", "carry_list"])
+def test_tokenizer_round_trips_and_keeps_markers_whole(tokenizer, family):
+    for style in toy.styles_of(family):
+        text = toy.render(problem(family), toy.TrajectorySpec(style)).text
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         assert tokenizer.decode(ids) == text
         assert tokenizer.unk_token_id not in ids
@@ -152,6 +224,23 @@ def test_parse_completion_never_credits_a_malformed_output(completion, expected)
 def test_parse_without_delimiter_rejects_one():
     assert toy.parse_completion("12+03=15;<ans>15<eos>", delimiter=False) == 15
     assert toy.parse_completion("12+03=15;</think><ans>15<eos>", delimiter=False) is None
+
+
+def test_carry_trajectory_checker_checks_columns_lookups_and_the_column_style():
+    p = toy.Problem("carry_chain", (37, 85, 32), ("+", "-"))
+    assert toy.trajectory_is_correct(p, "37+85:7+5=12,3+8+1=12=22;22-32:12-2=0,12-3-1=9=90;") is False  # bad column
+    assert toy.trajectory_is_correct(p, "37+85:7+5=12,3+8+1=12=22;22-32:2-2=0,12-3-0=9=90;")
+    assert toy.trajectory_is_correct(p, "37-32=05;05+85=90;")  # another order, short
+    assert toy.trajectory_is_correct(p, "37+85-32=90;")  # coarse
+    assert not toy.trajectory_is_correct(p, "37+85=12;12-32=80;")  # a carry dropped
+    v = toy.Problem("carry_vars", (37, 85, 32), ("+", "-"), (2, 0, 1))
+    assert toy.trajectory_is_correct(v, "a=37;b=85:37+85=22;c=32:22-32=90;")
+    assert not toy.trajectory_is_correct(v, "a=37;b=32:37+85=22;c=32:22-32=90;")  # looked up the wrong value
+    q = toy.Problem("carry_list", (37, 85, 12), ("+", "+"))
+    assert toy.trajectory_is_correct(q, "7+5+2=14;3+8+1+1=13;34;")
+    assert not toy.trajectory_is_correct(q, "7+5+2=14;3+8+1+0=12;24;")  # carry dropped
+    assert toy.compressed_is_correct(p, "22;90;") and toy.compressed_is_correct(p, "05;90;")
+    assert not toy.compressed_is_correct(p, "12;80;")
 
 
 def test_trajectory_checker_accepts_any_valid_order_and_rejects_errors():

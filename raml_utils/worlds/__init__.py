@@ -59,9 +59,10 @@ class ToyWorld:
         return toy.trajectory_is_correct(problem, trajectory)
 
     def compressed_is_correct(self, problem, trajectory: str) -> bool:
-        from ..efficiency import toy_compressed_is_correct
+        return toy.compressed_is_correct(problem, trajectory)
 
-        return toy_compressed_is_correct(problem, trajectory)
+    def styles_of(self, family: str) -> tuple[str, ...]:
+        return toy.styles_of(family)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class LLMWorld:
 
     def compressed_is_correct(self, problem, trajectory: str) -> bool:
         return llm_tasks.compressed_is_correct(problem, trajectory)
+
+    def styles_of(self, family: str) -> tuple[str, ...]:
+        return llm_tasks.STYLES
 
 
 World = ToyWorld | LLMWorld

@@ -35,7 +35,7 @@ from . import toy
 from .llm import _EQUATION, ANSWER_SUFFIX, GSMProblem, _evaluate, _fmt, carry_forward, worked_solution
 
 FAMILIES = ("gsm_symbolic", "chain_sum", "leg_counting", "letter_counting")
-STYLES = toy.STYLES  # the same six styles as the toy world
+STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed")  # the toy world's, less coarse and column
 INSTRUCTION = "Reason step by step, then give the final answer as \\boxed{answer}."
 THINK, END_THINK = "<think>\n", "\n</think>"  # plain text here: SmolLM2's vocabulary has no thinking markers
 ANSWER_END = "}"

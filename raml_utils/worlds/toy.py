@@ -1,33 +1,48 @@
-"""The toy world: multi-step digit-wise arithmetic in three task families, rendered as reasoning trajectories.
+"""The toy world: multi-step arithmetic on two-digit numbers in three task families, written as reasoning trajectories.
 
-Every question is an expression ``v0 op1 v1 op2 v2 ...`` over two-digit numbers with k operations
-(k = difficulty), computed **digit-wise modulo 10, without carries** (``37+45 = 72``: 7+5 -> 2, 3+4 -> 7).
-Carry-free digits keep every primitive fact a single-digit sum, which a 1M-parameter transformer learns
-in minutes on a CPU, while the answer still has two digits (chance 1/100).
-The families share one step format (``37+45=82;``) but pose the question differently:
+Every question is an expression ``v0 op1 v1 op2 v2 ...`` over two-digit numbers with k operations (k = difficulty,
+the rung of the difficulty ladder); the answer has two digits (chance 1/100 per sample). Two arithmetics, one per
+version of the world, and a family's name says which:
+
+- **carry world** (version 2, the default; ``carry_chain``, ``carry_vars``, ``carry_list``): real base-10 ``+`` and
+  ``-`` with carries and borrows, modulo 100 (``37+85 = 22``). One operation is two columns and a carry, which a
+  ~1M-parameter model does not compute as reliably in one written step (``short``: ``37+85=22;``) as column by column
+  (``long``: ``37+85:7+5=12,3+8+1=12=22;``, a borrow written as ``12-5=7``): inner-loop work that does not fit in
+  one step. No order of the operations is favoured: the base model, and every trajectory a training set writes,
+  takes a random valid order per question (``distinct_orders``).
+- **digit-wise world** (version 1; ``chain``, ``vars``, ``list``): each digit modulo 10, no carries
+  (``37+45 = 72``), trajectories in the left-to-right order first. Kept so that ``params/cpu_v1.yaml`` reruns the
+  first study as it was.
+
+The families share one step format (``37+85=22;``) and pose the question differently:
 
 - ``chain``: the expression inline, ``37+45-12+08``;
 - ``vars``: variable bindings in shuffled order, then the expression over names, ``b=45,a=37;a+b``;
 - ``list``: the sum of a list, ``sum(37,45,12)``.
 
-A trajectory is a sequence of steps, one running result per operation; since + and - commute mod 100,
-any order of the operations 1..k is a valid trajectory (k! distinct ones), which is what the
-support-set experiment needs. The answer has two digits (chance 1/100 per sample) and, in the
-``long`` style, each step fixes the result digit by digit, so information about the answer can build
-up along the trajectory. All trajectory transforms of the study live here: styles, truncation with
-a forced answer, corruption carried forward, reflection, compression, padding with filler tokens.
+A trajectory is a sequence of steps, one running result per operation; since + and - commute mod 100, any order of
+the operations 1..k is a valid trajectory (k! distinct ones), which the support-set experiment needs. The op-by-op
+styles fix the answer only at their last step; the ``column`` style of the carry world's list family adds the whole
+list column by column (``7+5+2=14;3+8+1+1=13;34;``), each column fixing one digit of the answer, so information
+about the answer appears part by part along the trajectory (``answer_digit_positions`` says where). All trajectory
+transforms of the study live here: styles, truncation with a forced answer, corruption carried forward, reflection,
+compression, padding with filler tokens.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 import random
 import re
 from dataclasses import dataclass
 
 MOD = 100
-FAMILIES = ("chain", "vars", "list")
-STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed")
+CARRY_FAMILIES = ("carry_chain", "carry_vars", "carry_list")  # version 2: base-10 with carries (the default)
+DIGITWISE_FAMILIES = ("chain", "vars", "list")  # version 1: digit-wise, no carries
+FAMILIES = CARRY_FAMILIES + DIGITWISE_FAMILIES
+STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed", "coarse", "column")
 NAMES = "abcdefghij"
 
 # Special tokens: each is one token of the tokenizer, never split into characters.
@@ -36,9 +51,26 @@ SPECIAL_TOKENS = (PAD, EOS, THINK, END_THINK, ANSWER, REFLECT)
 _TOKEN = re.compile("|".join(map(re.escape, SPECIAL_TOKENS)) + "|.", re.DOTALL)
 
 
+def layout(family: str) -> str:
+    """Returns how a family poses its question: "chain", "vars" or "list" (the same in both arithmetics)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is not a toy family; allowed: {', '.join(FAMILIES)}")
+    return family.removeprefix("carry_")
+
+
+def has_carries(family: str) -> bool:
+    """Returns True for the carry world's families (real base-10 arithmetic), False for the digit-wise ones."""
+    return layout(family) != family
+
+
+def styles_of(family: str) -> tuple[str, ...]:
+    """Returns the trajectory styles a family can be written in (``column``: the carry world's list family only)."""
+    return STYLES if family == "carry_list" else tuple(s for s in STYLES if s != "column")
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One question (a task, in the paper's terms): ``values[0] ops[0] values[1] ...``, digit-wise mod 10."""
+    """One question (a task, in the paper's terms): ``values[0] ops[0] values[1] ...`` in its family's arithmetic."""
 
     family: str
     values: tuple[int, ...]  # k + 1 two-digit operands in 0..99
@@ -50,8 +82,12 @@ class Problem:
         return len(self.ops)
 
     @property
+    def carries(self) -> bool:
+        return has_carries(self.family)
+
+    @property
     def answer(self) -> int:
-        return apply_ops(self.values[0], zip(self.ops, self.values[1:]))
+        return apply_ops(self.values[0], zip(self.ops, self.values[1:]), self.carries)
 
     @property
     def key(self) -> str:
@@ -61,32 +97,48 @@ class Problem:
     def question(self) -> str:
         """Returns the question text of this problem's family."""
         nums = [f"{v:02d}" for v in self.values]
-        if self.family == "chain":
+        if layout(self.family) == "chain":
             return nums[0] + "".join(op + n for op, n in zip(self.ops, nums[1:]))
-        if self.family == "list":
+        if layout(self.family) == "list":
             return "sum(" + ",".join(nums) + ")"
         bindings = ",".join(f"{NAMES[i]}={nums[i]}" for i in self.binding_order)
         return bindings + ";" + NAMES[0] + "".join(op + NAMES[i + 1] for i, op in enumerate(self.ops))
 
 
-def combine(a: int, op: str, b: int) -> int:
-    """Returns ``a op b`` digit-wise modulo 10 (no carries): units with units, tens with tens."""
+def combine(a: int, op: str, b: int, carries: bool = False) -> int:
+    """Returns ``a op b`` modulo 100: with carries and borrows (the carry world), or digit-wise modulo 10 (units with
+    units, tens with tens, no carries: the digit-wise world)."""
     sign = 1 if op == "+" else -1
+    if carries:
+        return (a + sign * b) % MOD
     return ((a // 10 + sign * (b // 10)) % 10) * 10 + (a % 10 + sign * (b % 10)) % 10
 
 
-def apply_ops(start: int, ops_and_values) -> int:
-    """Returns the running value after applying (op, value) pairs digit-wise."""
+def apply_ops(start: int, ops_and_values, carries: bool = False) -> int:
+    """Returns the running value after applying (op, value) pairs in one arithmetic."""
     value = start
     for op, v in ops_and_values:
-        value = combine(value, op, v)
+        value = combine(value, op, v, carries)
     return value
 
 
-def step_long_detail(a: int, op: str, b: int) -> str:
-    """Returns the digit-by-digit sub-steps of ``a op b``: the units digit first, then the tens digit."""
-    units, tens = combine(a % 10, op, b % 10), combine(a // 10, op, b // 10)
-    return f"{a % 10}{op}{b % 10}={units},{a // 10}{op}{b // 10}={tens}"
+def step_long_detail(a: int, op: str, b: int, carries: bool = False) -> str:
+    """Returns the column-by-column sub-steps of ``a op b``, units first.
+
+    Digit-wise: ``7+5=2,3+4=7``. With carries, a column's value carries into the next (``7+5=12,3+8+1=12``: the
+    tens column adds the carry 1 and keeps the last digit); a column that must borrow is written from ten more
+    (``12-5=7,13-8-1=4`` for 32-85 = 47 mod 100), and the tens column subtracts the borrow.
+    """
+    (a1, a0), (b1, b0) = divmod(a, 10), divmod(b, 10)
+    if not carries:
+        return f"{a0}{op}{b0}={combine(a0, op, b0) % 10},{a1}{op}{b1}={combine(a1, op, b1) % 10}"
+    if op == "+":
+        units = a0 + b0
+        return f"{a0}+{b0}={units},{a1}+{b1}+{units // 10}={a1 + b1 + units // 10}"
+    borrow = int(a0 < b0)
+    tens_borrow = int(a1 - b1 - borrow < 0)
+    units = f"{'1' if borrow else ''}{a0}-{b0}={a0 + 10 * borrow - b0}"
+    return units + f",{'1' if tens_borrow else ''}{a1}-{b1}-{borrow}={a1 + 10 * tens_borrow - b1 - borrow}"
 
 
 @dataclass(frozen=True)
@@ -130,10 +182,11 @@ class Step:
     op: str
     value: int
     name: str = ""  # vars only: the variable looked up
+    carries: bool = False  # the arithmetic: the carry world's, or digit-wise
 
     @property
     def after(self) -> int:
-        return apply_ops(self.before, [(self.op, self.value)])
+        return combine(self.before, self.op, self.value, self.carries)
 
 
 def solve(problem: Problem, order: tuple[int, ...] | None = None, misread: tuple[int, int] | None = None) -> list[Step]:
@@ -150,8 +203,8 @@ def solve(problem: Problem, order: tuple[int, ...] | None = None, misread: tuple
         operand = problem.values[i + 1]
         if misread is not None and misread[0] == pos:
             operand = (operand + misread[1]) % MOD
-        name = NAMES[i + 1] if problem.family == "vars" else ""
-        steps.append(Step(value, problem.ops[i], operand, name))
+        name = NAMES[i + 1] if layout(problem.family) == "vars" else ""
+        steps.append(Step(value, problem.ops[i], operand, name, problem.carries))
         value = steps[-1].after
     return steps
 
@@ -163,16 +216,38 @@ def render_step(step: Step, style: str) -> str:
     if style == "compressed":
         return f"{step.after:02d};"
     if style == "long":
-        return f"{lookup}{head}:{step_long_detail(step.before, step.op, step.value)}={step.after:02d};"
+        return f"{lookup}{head}:{step_long_detail(step.before, step.op, step.value, step.carries)}={step.after:02d};"
     if style == "padded":  # the short step, with neutral filler up to the long step's length
         n_fill = len(render_step(step, "long")) - len(render_step(step, "short"))
         return f"{lookup}{head}={FILLER * n_fill}{step.after:02d};"
     return f"{lookup}{head}={step.after:02d};"
 
 
+def coarse_steps(steps: list[Step]) -> list[str]:
+    """Returns the steps merged in pairs, one running result per two operations (the last alone when k is odd):
+    ``37+85-32=90;`` (a ``vars`` step looks both operands up first: ``b=85,c=32:37+85-32=90;``)."""
+    out = []
+    for pair in (steps[i:i + 2] for i in range(0, len(steps), 2)):
+        lookups = ",".join(f"{s.name}={s.value:02d}" for s in pair if s.name)
+        expr = f"{pair[0].before:02d}" + "".join(f"{s.op}{s.value:02d}" for s in pair)
+        out.append(f"{lookups + ':' if lookups else ''}{expr}={pair[-1].after:02d};")
+    return out
+
+
+def column_steps(problem: Problem) -> tuple[str, ...]:
+    """Returns the ``column`` trajectory of a carry-world list question: the units column, the tens column with the
+    units' carry last, then the answer they spell (``7+5+2=14;3+8+1+1=13;34;`` for sum(37,85,12))."""
+    if problem.family != "carry_list":
+        raise ValueError(f"the column style adds a list column by column: carry_list only, not {problem.family}")
+    units = sum(v % 10 for v in problem.values)
+    tens = sum(v // 10 for v in problem.values) + units // 10
+    return ("+".join(str(v % 10) for v in problem.values) + f"={units};",
+            "+".join(str(v // 10) for v in problem.values) + f"+{units // 10}={tens};", f"{problem.answer:02d};")
+
+
 def start_step(problem: Problem) -> tuple[str, ...]:
     """Returns the lookup of the start value that opens a ``vars`` trajectory (no step elsewhere)."""
-    return (f"{NAMES[0]}={problem.values[0]:02d};",) if problem.family == "vars" else ()
+    return (f"{NAMES[0]}={problem.values[0]:02d};",) if layout(problem.family) == "vars" else ()
 
 
 @dataclass(frozen=True)
@@ -197,13 +272,48 @@ def render(problem: Problem, spec: TrajectorySpec = TrajectorySpec()) -> Rendere
     answer = f"{problem.answer:02d}"
     if spec.style == "answer_only":
         return Rendered(prompt, (), answer, spec.delimiter)
+    if spec.style == "column":  # one order of its own (the columns'); a reflection is the reflection style's only
+        if spec.misread:
+            raise ValueError("the column style has no misread operand")
+        return Rendered(prompt, column_steps(problem), answer, spec.delimiter)
+    solved = solve(problem, spec.order, spec.misread)
+    if spec.style == "coarse":
+        return Rendered(prompt, start_step(problem) + tuple(coarse_steps(solved)), answer, spec.delimiter)
     style = spec.reflection_style if spec.style == "reflection" else spec.style
-    steps = [render_step(s, style) for s in solve(problem, spec.order, spec.misread)]
+    steps = [render_step(s, style) for s in solved]
     if spec.style == "reflection":
         pos, delta = spec.reflection or (0, 1)
         wrong = solve(problem, spec.order, (pos, delta))[pos]
         steps.insert(pos, render_step(wrong, style) + REFLECT)
     return Rendered(prompt, start_step(problem) + tuple(steps), answer, spec.delimiter)
+
+
+def answer_digit_positions(problem: Problem, spec: TrajectorySpec) -> tuple[int, int]:
+    """Returns, for the answer's tens and units digit, how many trajectory tokens precede the token that first
+    writes it in its final place: a prefix that long does not hold the digit yet (the C1 shape metric reads the
+    answer loss of a digit only before this point, so that copying a written digit never counts as descent).
+
+    An op-by-op trajectory writes the answer's digits only in its last step (the long style in that step's tens
+    and units columns, before the result); the ``column`` style writes the units digit with its first column's sum
+    and the tens digit with its second's.
+    """
+    rendered = render(problem, spec)
+    if not rendered.steps:
+        raise ValueError("an answer-only trajectory writes no digit of the answer")
+
+    def token_index(step: int, char: int) -> int:  # tokens before character ``char`` of step ``step``
+        return len(trajectory_tokens("".join(rendered.steps[:step]) + rendered.steps[step][:char]))
+
+    if spec.style == "column":
+        tens, units = (token_index(i, len(rendered.steps[i]) - 2) for i in (1, 0))
+        return tens, units
+    last = len(rendered.steps) - 1
+    text = rendered.steps[last].removesuffix(";")
+    if "long" in (spec.style, spec.reflection_style if spec.style == "reflection" else None):
+        work = text.rsplit("=", 1)[0]  # "[b=85:]37+85:7+5=12,3+8+1=12": the columns end the work
+        units_end = len(work) - len(work.split(":")[-1]) + work.split(":")[-1].index(",")
+        return token_index(last, len(work) - 1), token_index(last, units_end - 1)
+    return token_index(last, len(text) - 2), token_index(last, len(text) - 1)
 
 
 def truncate(rendered: Rendered, n_steps: int) -> Rendered:
@@ -239,20 +349,39 @@ def force_answer(rendered: Rendered, trajectory: str) -> Rendered:
 
 
 def distinct_orders(problem: Problem, n: int, rng: random.Random) -> list[tuple[int, ...]]:
-    """Returns up to ``n`` distinct valid operation orders (the identity first), sampled without replacement."""
-    import itertools
-    import math
+    """Returns up to ``n`` valid operation orders that write distinct trajectories, sampled without replacement.
+
+    The carry world favours no order: all are drawn at random (a support set of one is a random order, as the
+    base's trajectories are), and two orders that apply the same operations in the same sequence (a repeated
+    operand) count once. The digit-wise world puts the left-to-right order first and keeps its first study's draws.
+    """
+    identity = tuple(range(problem.k))
+    if not problem.carries:
+        if math.factorial(problem.k) <= 4 * n:
+            rest = [o for o in itertools.permutations(range(problem.k)) if o != identity]
+            rng.shuffle(rest)
+            return [identity] + rest[: n - 1]
+        seen = {identity}
+        while len(seen) < n:
+            seen.add(tuple(rng.sample(range(problem.k), problem.k)))
+        return [identity] + sorted(seen - {identity})[: n - 1]
+
+    def written(order):  # the sequence of operations an order writes
+        return tuple((problem.ops[i], problem.values[i + 1]) for i in order)
 
     if math.factorial(problem.k) <= 4 * n:
-        orders = list(itertools.permutations(range(problem.k)))
-        rest = [o for o in orders if o != tuple(range(problem.k))]
-        rng.shuffle(rest)
-        return [tuple(range(problem.k))] + rest[: n - 1]
-    seen = {tuple(range(problem.k))}
-    while len(seen) < n:
-        seen.add(tuple(rng.sample(range(problem.k), problem.k)))
-    first = tuple(range(problem.k))
-    return [first] + sorted(seen - {first})[: n - 1]
+        candidates = list(itertools.permutations(range(problem.k)))
+        rng.shuffle(candidates)
+    else:  # drawn one at a time, until n distinct ones (or a bounded number of draws)
+        candidates = (tuple(rng.sample(range(problem.k), problem.k)) for _ in range(50 * n))
+    chosen, seen = [], set()
+    for order in candidates:
+        if written(order) not in seen:
+            seen.add(written(order))
+            chosen.append(order)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 # --- problem generation and splits ---------------------------------------------------------------
@@ -268,7 +397,7 @@ def split_of(problem: Problem, test_fraction: float) -> str:
 class ProblemSpace:
     """Which problems exist: families, step counts, operand range."""
 
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = CARRY_FAMILIES
     steps: tuple[int, ...] = (2, 3, 4)
     operand_range: tuple[int, int] = (0, 99)  # inclusive; a held-out range makes a harder split
     test_fraction: float = 0.2
@@ -278,19 +407,30 @@ def sample_problem(family: str, k: int, rng: random.Random, operand_range: tuple
     """Returns a random problem of ``family`` with ``k`` operations."""
     lo, hi = operand_range
     values = tuple(rng.randint(lo, hi) for _ in range(k + 1))
-    ops = tuple("+" for _ in range(k)) if family == "list" else tuple(rng.choice("+-") for _ in range(k))
-    order = tuple(rng.sample(range(k + 1), k + 1)) if family == "vars" else ()
+    ops = tuple("+" for _ in range(k)) if layout(family) == "list" else tuple(rng.choice("+-") for _ in range(k))
+    order = tuple(rng.sample(range(k + 1), k + 1)) if layout(family) == "vars" else ()
     return Problem(family, values, ops, order)
 
 
+MAX_DRAWS_PER_QUESTION = 200  # make_problems gives up after this many draws per question asked for
+
+
 def make_problems(
-    n: int, split: str, seed: int, families=FAMILIES, steps=(2, 3, 4), operand_range=(0, 99), test_fraction=0.2
+    n: int, split: str, seed: int, families=CARRY_FAMILIES, steps=(2, 3, 4), operand_range=(0, 99), test_fraction=0.2
 ) -> list[Problem]:
-    """Returns ``n`` distinct problems of ``split``, balanced over families and step counts, deterministic in ``seed``."""
+    """Returns ``n`` distinct problems of ``split``, balanced over families and step counts, deterministic in ``seed``.
+
+    Raises ValueError when the space holds too few distinct questions of ``split`` (after a bounded number of draws,
+    instead of looping forever).
+    """
     rng = random.Random(f"{seed}:{split}:{families}:{steps}:{operand_range}")
     cells = [(f, k) for f in families for k in steps]
-    out, seen = [], set()
+    out, seen, draws = [], set(), 0
     while len(out) < n:
+        draws += 1
+        if draws > MAX_DRAWS_PER_QUESTION * n + 10_000:
+            raise ValueError(f"asked for {n} distinct {split} questions of families {tuple(families)} at k in "
+                             f"{tuple(steps)}; found only {len(out)}: ask for fewer")
         family, k = cells[len(out) % len(cells)]
         p = sample_problem(family, k, rng, operand_range)
         if p.key not in seen and split_of(p, test_fraction) == split:
@@ -327,12 +467,17 @@ def build_tokenizer():
 # --- training sets ------------------------------------------------------------------------------
 
 
-def longest_completion_tokens(k: int) -> int:
-    """Returns the tokens of the longest correct completion at difficulty ``k``: a ``vars`` question (a lookup
-    per step) written in the ``reflection`` style (one extra wrong step), answer suffix included."""
-    problem = Problem("vars", (99,) * (k + 1), ("+",) * k, tuple(range(k + 1)))
-    text = render(problem, TrajectorySpec("reflection", reflection=(k - 1, 5))).completion
-    return len(build_tokenizer()(text, add_special_tokens=False)["input_ids"])
+def longest_completion_tokens(k: int, families=FAMILIES) -> int:
+    """Returns the tokens of the longest correct completion at difficulty ``k`` among ``families``' arithmetics: a
+    ``vars`` question (a lookup per step) of 99s written in the ``reflection`` style (one extra wrong step), answer
+    suffix included."""
+    vars_families = {"carry_vars" if has_carries(f) else "vars" for f in families}
+    lengths = []
+    for family in vars_families:
+        problem = Problem(family, (99,) * (k + 1), ("+",) * k, tuple(range(k + 1)))
+        lengths.append(len(trajectory_tokens(render(problem, TrajectorySpec("reflection", reflection=(k - 1, 5)))
+                                             .completion)))
+    return max(lengths)
 
 
 def fact_problems(n: int, seed: int, families=("chain",)) -> list[Problem]:
@@ -381,26 +526,69 @@ def trajectory_of(completion: str) -> str:
     return completion[: min(cut)] if cut else completion.replace(EOS, "")
 
 
-_STEP = re.compile(r"(?:[a-j]=(\d\d):)?(\d\d)([+-])(\d\d)(?::[^;]*)?=(\d\d);")
+# One written step of an op-by-op style (short, long, padded, coarse), its closing ";" removed.
+_STEP = re.compile(r"(?:(?P<lookups>[a-j]=\d\d(?:,[a-j]=\d\d)*):)?(?P<head>\d\d(?:[+-]\d\d)+)"
+                   r"(?::(?P<detail>[\d+\-=,]+))?=(?P<result>\d\d)")
+_OPERATION = re.compile(r"([+-])(\d\d)")
 
 
 def trajectory_is_correct(problem: Problem, trajectory: str) -> bool:
     """Returns True if ``trajectory`` solves ``problem`` step by step, in any valid order of its operations.
 
-    Every step must be well formed (short, long or padded style), arithmetically right, start from the
-    previous step's result (the first from the start value), and the steps must use each of the
-    problem's operations exactly once; an empty trajectory (answer only) is never correct.
+    Every step (short, long, padded or coarse style) must be well formed and arithmetically right, its column
+    work (long style) exactly the right columns, a ``vars`` lookup the bound value, start from the previous step's
+    result (the first from the start value), and the steps must use each of the problem's operations exactly once.
+    A carry-world list question may instead be worked in the ``column`` style, exactly. An empty trajectory
+    (answer only) is never correct.
     """
-    body = trajectory.removeprefix(start_step(problem)[0]) if problem.family == "vars" else trajectory
+    if problem.family == "carry_list" and trajectory == "".join(column_steps(problem)):
+        return True
+    body = trajectory.removeprefix(start_step(problem)[0]) if start_step(problem) else trajectory
+    if start_step(problem) and not trajectory.startswith(start_step(problem)[0]):
+        return False
     body = body.replace(FILLER, "")
-    steps = list(_STEP.finditer(body))
-    if not steps or "".join(m.group(0) for m in steps) != body:
+    if not body.endswith(";"):
         return False
     value, used = problem.values[0], []
-    for m in steps:
-        before, op, operand, after = int(m.group(2)), m.group(3), int(m.group(4)), int(m.group(5))
-        if before != value or after != apply_ops(before, [(op, operand)]):
+    bound = {NAMES[i]: v for i, v in enumerate(problem.values)} if start_step(problem) else {}
+    for text in body[:-1].split(";"):
+        m = _STEP.fullmatch(text)
+        if m is None or int(m["head"][:2]) != value:
             return False
-        used.append((op, operand))
-        value = after
+        operations = [(op, int(v)) for op, v in _OPERATION.findall(m["head"][2:])]
+        lookups = dict((name, int(v)) for name, v in (x.split("=") for x in m["lookups"].split(","))) \
+            if m["lookups"] else {}
+        if bound and (len(lookups) != len(operations) or any(bound.get(n) != v for n, v in lookups.items())):
+            return False
+        if m["detail"] is not None and (len(operations) != 1 or m["detail"] != step_long_detail(
+                value, *operations[0], problem.carries)):
+            return False
+        value = apply_ops(value, operations, problem.carries)
+        if int(m["result"]) != value:
+            return False
+        used += operations
     return sorted(used) == sorted(zip(problem.ops, problem.values[1:])) and value == problem.answer
+
+
+def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
+    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps.
+
+    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the start-value
+    lookup), reachable from the previous one by one unused operation, ending at the answer.
+    """
+    start = start_step(problem)
+    body = trajectory.removeprefix(start[0]) if start else trajectory
+    if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
+        return False
+    targets = [int(v) for v in body[:-1].split(";")]
+    if len(targets) != problem.k:
+        return False
+    operations = list(zip(problem.ops, problem.values[1:]))
+
+    def reachable(value: int, pos: int, unused: tuple[int, ...]) -> bool:
+        if pos == len(targets):
+            return True
+        return any(combine(value, *operations[i], problem.carries) == targets[pos]
+                   and reachable(targets[pos], pos + 1, tuple(j for j in unused if j != i)) for i in unused)
+
+    return reachable(problem.values[0], 0, tuple(range(problem.k)))
