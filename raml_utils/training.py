@@ -192,13 +192,29 @@ def _run_in_worker(run_one, job, root: str) -> str:
     return str(run_one(job, Store(root)))
 
 
+def expected_cost(job) -> float:
+    """Returns a job's rough cost (tokens it trains on or samples): only to start the longest jobs first, so that the
+    pool's workers finish together (the order changes no result: every job is seeded and runs alone)."""
+    if isinstance(job, TrainJob):
+        per_sequence = 64.0  # a guess where the sequences need a tokenizer to be written (the LLM world)
+        if isinstance(job.data, SFTData) and job.data.families and all(f in toy.FAMILIES for f in job.data.families):
+            sample = job.data.examples()[:200]
+            per_sequence = sum(len(toy.trajectory_tokens(r.text)) for r in sample) / max(1, len(sample))
+        return job.train.steps * job.train.batch_size * per_sequence
+    grpo = getattr(job, "grpo", None)
+    return grpo.steps * grpo.prompts_per_step * grpo.group_size * grpo.max_completion_length if grpo else 0.0
+
+
 def run_missing_in_pool(run_one, jobs: list, store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
     """Returns the model directories of ``jobs`` (in order), making the missing ones with ``run_one(job, store)``.
 
     Independent jobs go to ``workers`` spawned processes (``workers.pool``; ``run_one`` must be a module-level
-    function); each job fixes its own thread count, so a run in a worker is bit-identical to the same run in-process.
+    function), the costliest first (``expected_cost``); each job fixes its own thread count, so a run in a worker is
+    bit-identical to the same run in-process.
     """
     missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
+    if workers > 1 and len(missing) > 1:
+        missing.sort(key=expected_cost, reverse=True)
     bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
     if workers > 1 and len(missing) > 1:
         with pool(workers) as processes:

@@ -73,3 +73,12 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"  # a zombie has exited, waiting for init to reap it
     except FileNotFoundError:
         return False
+
+
+def test_sweeps_start_the_costliest_runs_first():
+    from raml_utils import experiment, training
+    from raml_utils.params import load_profile
+
+    P = load_profile("smoke")
+    costs = {style: training.expected_cost(experiment.sft_job(P, style, 1)) for style in ("answer_only", "short", "long")}
+    assert costs["long"] > costs["short"] > costs["answer_only"] > 0
