@@ -156,9 +156,10 @@ def digit_curves(frame: pd.DataFrame, title: str):
             ax.plot(x, mean, color=colour, label=f"{digit} digit")
             ax.fill_between(x, mean - half, mean + half, color=colour, alpha=0.2)
             ax.axvline(g[f"{digit}_written_at"].mean(), color=colour, ls="--", lw=1)
-        ax.set(title=f"{kind} (n={len(g)})", xlabel="position in the trajectory (dashed: where the digit is written)")
+        ax.set(title=f"{kind} (n={len(g)})", xlabel="")
     axes[0][0].set_ylabel("loss of one answer digit (nats)")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.supxlabel("position in the trajectory (0 = none of it, 1 = all of it); dashed: where the digit is first written")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

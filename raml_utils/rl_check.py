@@ -82,9 +82,13 @@ def _measure(profile: Profile, model_dir: str, problems: list, seed: int) -> Non
     experiment.store_of(profile).get_or_make("samples", _accuracy_config(profile, model_dir, problems, seed), make)
 
 
-def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: int, desc: str) -> list[np.ndarray]:
-    """Returns, per model, the (questions,) sample accuracy on ``problems`` with sampling seed ``seed``, measuring
-    only what the cache lacks (in the worker pool)."""
+def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: int, desc: str,
+                    samples: int | None = None) -> list[np.ndarray]:
+    """Returns, per model, the (questions,) sample accuracy on ``problems`` with sampling seed ``seed`` from
+    ``samples`` completions per question (default ``rl_check.samples``), measuring only what the cache lacks (in the
+    worker pool)."""
+    if samples is not None:
+        profile = dataclasses.replace(profile, rl_check=dataclasses.replace(profile.rl_check, samples=samples))
     configs = [_accuracy_config(profile, d, problems, seed) for d in model_dirs]
     experiment.make_missing(profile, _measure, model_dirs, configs, desc, problems, seed)
     store = experiment.store_of(profile)
@@ -108,6 +112,21 @@ def banded_sets(profile: Profile, start_dir, band: tuple[float, float], desc: st
     inside = [p for p, a in zip(pool, accuracy) if band[0] <= a <= band[1]]
     n = profile.rl_check.questions
     return inside[:n], inside[n:2 * n]
+
+
+def screened(profile: Profile, start_dir, stages: list[dict], desc: str) -> list:
+    """Returns up to ``rl_check.questions`` candidates that pass every screening stage in turn: each stage samples
+    ``samples`` completions per remaining question with its own ``seed`` and keeps those whose accuracy lies in its
+    ``band`` (inclusive); a question's accuracy is placed more finely than one screening can (params/claims.yaml,
+    ``retention_screening``)."""
+    pool = candidates(profile)
+    for i, stage in enumerate(stages):
+        if not pool:
+            break
+        (accuracy,) = sample_accuracy(profile, [start_dir], pool, stage["seed"], f"{desc} ({i + 1}/{len(stages)})",
+                                      samples=stage["samples"])
+        pool = [p for p, a in zip(pool, accuracy) if stage["band"][0] <= a <= stage["band"][1]]
+    return pool[:profile.rl_check.questions]
 
 
 # --- the decisions (pure: tested on recorded histories) --------------------------------------------------------
@@ -224,8 +243,12 @@ def retention_check(profile: Profile, start_job) -> dict:
     spec, rule = profile.rl_check, rules()["retention"]
     store = experiment.store_of(profile)
     start_dir = grpo.run_any(start_job, store)
-    band = tuple(load_claims().get("retention_selection_band", rule["selection_band"]))  # amended 2026-12-03
-    questions, _ = banded_sets(profile, start_dir, band, "screening the SFT model")
+    plan = load_claims()
+    if "retention_screening" in plan:  # the second amendment of 2026-12-03: two screenings
+        questions = screened(profile, start_dir, plan["retention_screening"], "screening the SFT model")
+    else:
+        band = tuple(plan.get("retention_selection_band", rule["selection_band"]))
+        questions, _ = banded_sets(profile, start_dir, band, "screening the SFT model")
     if not questions:
         return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
                 "questions": 0, "learning_rate": profile.grpo.learning_rate, "accuracy_before": None,

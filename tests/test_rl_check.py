@@ -115,3 +115,21 @@ def test_the_reading_says_when_the_retention_check_could_not_decide():
     assert "learning check at lr 0.0003: PASSED" in text and "retention from the SFT model: COULD NOT DECIDE" in text
     failed = {**undecided, "applicable": True, "accuracy_before": 0.95, "reason": ""}
     assert "retention from the SFT model: FAILED (start 0.950, mean loss 0.149)" in rl_check.sentence(learning, failed)
+
+
+def test_retention_questions_pass_every_screening_in_turn(monkeypatch):
+    P = load_profile("smoke", rl_check={"candidates": 6, "questions": 2, "samples": 4})
+    pool = rl_check.candidates(P)
+    by_seed = {7001: [0.8, 1.0, 0.9, 0.5, 0.85, 0.9], 7003: [0.95, 0.99, 0.85, 0.91]}  # the second: the first's keepers
+    calls = []
+
+    def fake(profile, dirs, problems, seed, desc, samples=None):
+        calls.append((seed, samples, len(problems)))
+        return [pd.Series(by_seed[seed][:len(problems)]).to_numpy()]
+
+    monkeypatch.setattr(rl_check, "sample_accuracy", fake)
+    stages = rl_check.load_claims()["retention_screening"]
+    chosen = rl_check.screened(P, "model", stages, "screening")
+    assert calls == [(7001, 16, 6), (7003, 32, 4)]
+    # stage 1 keeps questions 0, 2, 4, 5 (0.75-0.94); stage 2 keeps the first and the fourth of those (0.90-0.97)
+    assert chosen == [pool[0], pool[5]]
