@@ -16,7 +16,8 @@ from typing import ClassVar
 import yaml
 
 from .worlds import llm_tasks
-from .worlds.toy import CARRY_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, STYLES, has_carries, longest_completion_tokens
+from .worlds.toy import (CARRY_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, STYLES, UNSEEN_OPERANDS, has_carries,
+                         longest_completion_tokens, split_capacity)
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -538,6 +539,7 @@ class Profile:
             _check(s in world_styles, "trajectory_length.styles", s, f"the {self.world.kind} world's styles {world_styles}")
         if self.world.kind == "toy":
             self._validate_toy_budgets()
+            self._validate_toy_counts()
         used = {*self.seeds, *self.sft_then_rl.seeds}
         for seed in (*self.rl_check.check_seeds, self.rl_check.pilot_seed):
             _check(seed not in used, "rl_check.check_seeds", self.rl_check.check_seeds,
@@ -546,6 +548,34 @@ class Profile:
             _check(getattr(self.reflection, name) <= self.eval.n_questions, f"reflection.{name}",
                    getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "
                    "probed questions are taken from the evaluation's test set)")
+
+    def _validate_toy_counts(self) -> None:
+        """Checks every count of questions against what the toy world holds: a set of ``n`` questions spreads them
+        evenly over its (family, level) cells, so ``n`` may be at most the smallest cell's distinct questions of the
+        split times the number of cells (``make_problems`` would otherwise run out of questions)."""
+        w, g, s = self.world, self.generalisation, self.support_set
+        levels = self.ladder.levels or w.train_steps
+        every = tuple(sorted(set(w.easy_steps) | set(w.train_steps) | set(w.hard_steps)))
+        full = (0, 99)
+        counts = [  # (key, n, split, families, levels, operand band): every set the notebooks draw
+            ("eval.n_questions", self.eval.n_questions, "test", w.train_families, levels, full),
+            ("eval.n_questions", self.eval.n_questions, "test", w.families, every, full),
+            ("generalisation.held_out_questions", g.held_out_questions, "test", w.held_out_families, levels, full),
+            ("generalisation.n_questions", g.n_questions, "test", w.train_families, w.hard_steps, full),
+            ("generalisation.n_questions", g.n_questions, "test", w.train_families, (max(w.train_steps),),
+             UNSEEN_OPERANDS),
+            ("sft_questions", self.sft_questions, "train", w.train_families, w.train_steps, full),
+            ("base.n_questions", self.base.n_questions, "train", w.families,
+             tuple(sorted(set(w.easy_steps) | set(w.train_steps))), full),
+            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.steps, full),
+            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.grpo_steps or w.train_steps, full),
+        ]
+        for key, n, split, families, steps, band in counts:
+            cells = [(f, k) for f in families for k in steps]
+            largest = min(split_capacity(f, k, split, band, w.test_fraction) for f, k in cells) * len(cells)
+            _check(n <= largest, key, n, f"at most {largest}: the distinct {split} questions of families "
+                   f"{tuple(families)} at k in {tuple(steps)} (operands {band[0]:02d}..{band[1]:02d}), spread over "
+                   f"{len(cells)} cells")
 
     def _validate_toy_budgets(self) -> None:
         longest = longest_completion_tokens(max(self.world.hard_steps), self.world.families)

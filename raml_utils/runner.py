@@ -6,7 +6,8 @@ A failing notebook is recorded and the others still run. After the notebooks, th
 (every notebook's metrics under the profile) is printed and the HTML report ``outputs/<profile>/report/``
 is written; a report that cannot be built fails the run.
 
-Exit statuses: 0 all ok, 1 some notebook failed or the report could not be built, 2 bad arguments,
+Exit statuses: 0 all ok, 1 some notebook failed or the report could not be built, 2 bad arguments (a study profile
+that ``raml_utils.params`` rejects among them: said on the first line, before any notebook or output folder),
 3 another run holds the lock.
 """
 
@@ -70,6 +71,21 @@ def resolve_profile(arg: str | None, params_dir: Path) -> tuple[str, str, str]:
     # Notebooks look a bare name up in the repo's params/, so any other file goes to them as an absolute path.
     in_repo_params = path.parent.resolve() == (REPO_ROOT / "params").resolve()
     return path.stem, path.stem if in_repo_params else str(path.resolve()), why
+
+
+def check_study_profile(profile_value: str, notebooks_dir: Path) -> None:
+    """Raises UsageError (the parameter error: key, value, what is allowed) when the study's own notebooks would get
+    a profile that ``raml_utils.params`` rejects: every key, type, range, cross-field rule and question count is
+    checked before any notebook starts or any output folder exists. Other notebook folders (a user's own, the
+    tests') take any yaml."""
+    if notebooks_dir.resolve() != (REPO_ROOT / "notebooks").resolve():
+        return
+    from .params import ParamError, load_profile
+
+    try:
+        load_profile(profile_value)
+    except ParamError as e:
+        raise UsageError(str(e)) from None
 
 
 def world_warning(profile_value: str) -> str | None:
@@ -229,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.list:
             label, value, why = resolve_profile(args.profile, args.params_dir)
+            check_study_profile(value, args.notebooks_dir)  # a bad profile is the first line printed
             print(f"profile: {label} ({why}" + (f": {value})" if value != label else ")"), flush=True)
             if warning := world_warning(value):
                 print(warning, flush=True)

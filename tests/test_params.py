@@ -94,3 +94,19 @@ def test_a_profile_mixing_the_two_arithmetics_or_a_ladder_without_the_training_l
         load_profile(write(tmp_path, "inherit: smoke\nladder: {rungs: {C7: [2]}}\n"))
     with pytest.raises(ParamError, match="trajectory_length.styles='coarse' is not allowed: the llm world's styles"):
         load_profile(write(tmp_path, "inherit: smoke_llm\ntrajectory_length: {styles: [short, coarse]}\n"))
+
+
+def test_question_counts_are_checked_against_what_the_world_holds(tmp_path):
+    with pytest.raises(ParamError, match=r"eval.n_questions=100000000 is not allowed: at most \d+: the distinct test "
+                                         r"questions of families \('carry_chain', 'carry_list'\) at k in"):
+        load_profile(write(tmp_path, "inherit: smoke\neval: {n_questions: 100000000}\n"))
+    with pytest.raises(ParamError, match=r"generalisation.n_questions=\d+ is not allowed: .*operands 80..99"):
+        load_profile(write(tmp_path, "inherit: smoke\ngeneralisation: {n_questions: 5000000}\n"))
+
+
+def test_the_capacity_of_a_small_cell_is_counted_one_by_one():
+    from raml_utils.worlds import toy
+
+    assert toy.split_capacity("carry_list", 1, "test") + toy.split_capacity("carry_list", 1, "train") == 100 * 100
+    problems = toy.make_problems(toy.split_capacity("carry_list", 1, "test"), "test", 0, ("carry_list",), (1,))
+    assert len({p.key for p in problems}) == toy.split_capacity("carry_list", 1, "test")  # every one of them exists

@@ -175,3 +175,13 @@ def test_two_runs_started_at_once_one_refuses_and_nothing_is_corrupted(study, tm
         status = json.loads((tmp_path / "tiny" / name / "status.json").read_text())
         assert status["status"] == expected, (name, status)
     assert json.loads((tmp_path / "tiny" / "00_record" / "seen.json").read_text())["profile"].endswith("tiny.yaml")
+
+
+def test_a_bad_study_profile_is_the_first_line_and_nothing_is_run_or_made(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("inherit: smoke\neval: {n_questions: 100000000}\n")
+    result = subprocess.run([sys.executable, "-m", "raml_utils.runner", "--profile", str(bad), "--outputs-dir",
+                             str(tmp_path / "outputs")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith("run_all.sh: eval.n_questions=100000000 is not allowed: at most ")
+    assert result.stdout == "" and not (tmp_path / "outputs").exists()

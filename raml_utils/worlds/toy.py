@@ -31,6 +31,7 @@ compression, padding with filler tokens.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -412,7 +413,27 @@ def sample_problem(family: str, k: int, rng: random.Random, operand_range: tuple
     return Problem(family, values, ops, order)
 
 
+UNSEEN_OPERANDS = (80, 99)  # every operand of the ``unseen_operands`` test split lies in this band; no fine-tuning
+# question of the shipped profiles at that length has all its operands there (tested). The split's name is its
+# evaluation cache key: a different band needs a new name.
 MAX_DRAWS_PER_QUESTION = 200  # make_problems gives up after this many draws per question asked for
+EXACT_CAPACITY_UP_TO = 200_000  # questions in a cell counted one by one up to this size; larger cells are estimated
+
+
+@functools.lru_cache(maxsize=None)
+def split_capacity(family: str, k: int, split: str, operand_range=(0, 99), test_fraction=0.2) -> int:
+    """Returns how many distinct questions of ``family`` with ``k`` operations fall in ``split``: counted one by one
+    (the hash split) in a small cell, estimated from the split's share in a large one (where any count a profile
+    could ask for fits)."""
+    lo, hi = operand_range
+    n_ops = 1 if layout(family) == "list" else 2 ** k
+    size = (hi - lo + 1) ** (k + 1) * n_ops
+    share = test_fraction if split == "test" else 1 - test_fraction
+    if size > EXACT_CAPACITY_UP_TO:
+        return int(size * share * 0.9)
+    ops_choices = [("+",) * k] if layout(family) == "list" else list(itertools.product("+-", repeat=k))
+    return sum(split_of(Problem(family, values, ops), test_fraction) == split
+               for values in itertools.product(range(lo, hi + 1), repeat=k + 1) for ops in ops_choices)
 
 
 def make_problems(
