@@ -77,6 +77,25 @@ class AnswerAccuracy(PaperReward):
         return [float(r == 1.0) for r in super().__call__(*args, **kwargs)]
 
 
+def reward_examples(world: World, problem) -> "pd.DataFrame":
+    """Returns the paper's reward of four completions of one question (the right answer or a wrong one, well formed
+    or cut off before the end token, as at the length limit), as the GRPO runs score their rollouts."""
+    import dataclasses
+
+    import pandas as pd
+
+    right = world.render(problem)
+    last = right.answer[-1]
+    wrong = dataclasses.replace(right, answer=right.answer[:-1] + (str((int(last) + 1) % 10) if last.isdigit() else "1"))
+    rows = []
+    for answer, rendered in (("right", right), ("wrong", wrong)):
+        for form, completion in (("well formed", rendered.completion),
+                                 ("no end token", rendered.completion.removesuffix(rendered.end))):
+            rows.append({"answer": answer, "format": form, "completion": completion,
+                         "reward": world_reward(world, completion, problem)})
+    return pd.DataFrame(rows)
+
+
 # --- the support-set mask ------------------------------------------------------------------------
 
 def support_indices(n_groups: int, group_size: int, support_n: int, generator) -> "torch.Tensor":
@@ -91,6 +110,21 @@ def support_indices(n_groups: int, group_size: int, support_n: int, generator) -
     picks = [g * group_size + torch.randperm(group_size, generator=generator)[:support_n].sort().values
              for g in range(n_groups)]
     return torch.cat(picks)  # (n_groups * support_n,)
+
+
+def support_mask_example(group_size: int, support_n: int, seed: int = 0) -> "pd.DataFrame":
+    """Returns one group of rollouts as a support-set GRPO step treats it: each rollout's reward (the four values of
+    the paper's reward, in turn), its advantage normalised over the **whole** group (as TRL's ``scale_rewards=
+    "group"``: minus the group mean, over its standard deviation + 1e-4), and whether the policy loss takes it
+    (``support_n`` rollouts drawn by ``support_indices``)."""
+    import pandas as pd
+    import torch
+
+    rewards = torch.tensor([(CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT)[i % 4] for i in range(group_size)])
+    advantages = (rewards - rewards.mean()) / (rewards.std() + 1e-4)
+    kept = set(support_indices(1, group_size, support_n, torch.Generator().manual_seed(seed)).tolist())
+    return pd.DataFrame({"reward": rewards.tolist(), "advantage (whole group)": advantages.round(decimals=3).tolist(),
+                         "in the policy loss": [i in kept for i in range(group_size)]}).rename_axis("rollout")
 
 
 def rollouts(model, prompt_ids: list[list[int]], pad_id: int, eos_ids: list[int], max_new_tokens: int,

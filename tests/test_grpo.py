@@ -9,7 +9,7 @@ import torch
 from raml_utils import grpo
 from raml_utils.cache import Store
 from raml_utils.models import ModelConfig, build_model, load_model
-from raml_utils.params import GRPOParams, ModelParams, TrainParams
+from raml_utils.params import GRPOParams, ModelParams, TrainParams, load_profile
 from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history, run_job
 from raml_utils.worlds import ToyWorld, toy
 
@@ -281,3 +281,16 @@ def test_rollouts_are_drawn_by_sampling_decode_and_feed_the_update(tmp_path, mon
             assert 1 <= len(c) <= job.grpo.max_completion_length
             assert tokenizer.eos_token_id not in c[:-1]  # nothing after the first EOS
     assert model.training  # sampling left the model in training mode
+
+
+def test_the_reward_and_mask_examples_show_what_a_grpo_step_computes():
+    from raml_utils.worlds import world_of
+
+    P = load_profile("smoke")
+    problem = grpo.sft_support_job(P, 1, 1).data.problems()[0]
+    table = grpo.reward_examples(world_of(P.world), problem)
+    assert table.reward.tolist() == [1.0, -0.5, 0.0, -1.0]  # right, right cut off, wrong, wrong cut off
+    mask = grpo.support_mask_example(group_size=8, support_n=3)
+    assert mask["in the policy loss"].sum() == 3 and abs(mask["advantage (whole group)"].sum()) < 1e-2
+    assert mask.loc[0, "advantage (whole group)"] == pytest.approx((1.0 - mask.reward.mean()) / (mask.reward.std() + 1e-4),
+                                                                   abs=1e-3)
