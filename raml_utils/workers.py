@@ -35,9 +35,13 @@ def _spawn(workers: int) -> ProcessPoolExecutor:
 
 def _exit_with(parent: int) -> None:
     """Ends this worker when ``parent`` does: a kept pool outlives its sweeps, and a killed kernel (which runs no
-    exit handler) would otherwise leave its idle workers behind."""
+    exit handler) would otherwise leave its idle workers behind. An interrupt is the kernel's to handle (it ends the
+    pool); in an idle worker it only printed two tracebacks into every notebook's run.log at shutdown."""
+    import signal
     import threading
     import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -82,3 +82,16 @@ def test_sweeps_start_the_costliest_runs_first():
     P = load_profile("smoke")
     costs = {style: training.expected_cost(experiment.sft_job(P, style, 1)) for style in ("answer_only", "short", "long")}
     assert costs["long"] > costs["short"] > costs["answer_only"] > 0
+
+
+def _sigint_handler_name() -> str:
+    import signal
+
+    return "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "default"
+
+
+def test_workers_leave_interrupts_to_their_kernel():
+    from raml_utils.workers import pool
+
+    with pool(2) as processes:
+        assert processes.submit(_sigint_handler_name).result(timeout=120) == "ignored"
