@@ -35,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     profile = load_profile(args.profile)
     params = dataclasses.replace(profile.grpo, steps=args.steps, max_completion_length=args.length)
-    problems = toy.make_problems(64, "train", 0, profile.world.train_families, profile.support_set.steps)
+    problems = toy.make_problems(64, "train", 0, profile.world.train_families, profile.support_set.levels)
     tok = toy.build_tokenizer()
 
     class StepTimer(TrainerCallback):

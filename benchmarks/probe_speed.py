@@ -59,7 +59,7 @@ def main() -> None:
     config = ModelConfig(m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size,
                          max(m.max_positions, 2 * args.tokens))
     model = build_model(config, tokenizer, seed=0).eval()
-    problem = toy.make_problems(1, "test", seed=0, families=("chain",), steps=(4,))[0]
+    problem = toy.make_problems(1, "test", seed=0, families=("chain",), levels=(4,))[0]
     base = rendered_probe_input(tokenizer, toy.render(problem))
     rng = random.Random(0)
     trajectory = tuple(rng.choice(base.trajectory) for _ in range(args.tokens))

@@ -77,7 +77,7 @@ def main() -> None:
     P = load_profile(args.profile)
     tokenizer = toy.build_tokenizer()
     world = P.world
-    examples = SFTData("long", P.sft_questions, world.train_families, world.train_steps, P.sft.truncation_rate,
+    examples = SFTData("long", P.sft_questions, world.train_families, world.train_levels, P.sft.truncation_rate,
                        world.test_fraction).examples()
     train = dataclasses.replace(P.sft, steps=args.steps)
     results = {"bare PyTorch loop": [], "raml_utils.sft (TRL SFTTrainer)": []}

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,9 +32,14 @@ def library_versions() -> dict[str, str]:
 
 
 def _plain(obj: Any) -> Any:
-    """Returns ``obj`` as JSON-able plain data (dataclasses, tuples and paths included)."""
-    if is_dataclass(obj):
-        return _plain(asdict(obj))
+    """Returns ``obj`` as JSON-able plain data (dataclasses, tuples and paths included).
+
+    A dataclass whose class lists ``CACHE_NAMES`` ({field: name in keys}) is written with those names: a renamed
+    field keeps the cache keys (and params hashes) it had under its old name.
+    """
+    if is_dataclass(obj) and not isinstance(obj, type):
+        names = getattr(type(obj), "CACHE_NAMES", {})
+        return _plain({names.get(f.name, f.name): getattr(obj, f.name) for f in fields(obj)})
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in sorted(obj.items())}
     if isinstance(obj, (list, tuple)):

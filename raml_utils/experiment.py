@@ -33,7 +33,7 @@ def sft_job(profile: Profile, style: str, seed: int, init: TrainJob | None = Non
     """
     world = profile.world
     recipe = SFTData(style=style, n_questions=profile.sft_questions, families=world.train_families,
-                     steps=world.train_steps, truncation_rate=profile.sft.truncation_rate,
+                     levels=world.train_levels, truncation_rate=profile.sft.truncation_rate,
                      test_fraction=world.test_fraction)
     # One thread per job: sweeps run as parallel single-thread processes (steadier than threads on 2 cores).
     return TrainJob(dataclasses.replace(recipe, **data), profile.sft, profile.model, seed,
@@ -79,13 +79,13 @@ def test_set(profile: Profile, name: str) -> list:
     training difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
     """
     world, n = profile.world, profile.eval.n_questions
-    every_k = tuple(sorted(set(world.easy_steps) | set(world.train_steps) | set(world.hard_steps)))
+    every_k = tuple(sorted(set(world.easy_levels) | set(world.train_levels) | set(world.hard_levels)))
     spec = {
         "all": (world.families, every_k),
         "in_domain": (world.train_families, ladder_levels(profile)),
         "held_out_family": (world.held_out_families, ladder_levels(profile)),
-        "longer": (world.train_families, world.hard_steps),
-        "unseen_operands": (world.train_families, (max(world.train_steps),)),
+        "longer": (world.train_families, world.hard_levels),
+        "unseen_operands": (world.train_families, (max(world.train_levels),)),
     }
     if world.kind == "llm":
         del spec["unseen_operands"]  # reasoning-gym questions have no operand band of ours
@@ -93,7 +93,7 @@ def test_set(profile: Profile, name: str) -> list:
         raise ValueError(f"test set {name!r} is unknown in the {world.kind} world; allowed: {', '.join(spec)}")
     families, steps = spec[name]
     operands = {"operand_range": UNSEEN_OPERANDS} if name == "unseen_operands" else {}
-    return make_problems(n, "test", seed=profile.eval.question_seed, families=families, steps=steps,
+    return make_problems(n, "test", seed=profile.eval.question_seed, families=families, levels=steps,
                          test_fraction=world.test_fraction,
                          **operands)
 
@@ -102,14 +102,14 @@ def test_set(profile: Profile, name: str) -> list:
 
 def ladder_levels(profile: Profile) -> tuple[int, ...]:
     """Returns the levels of the in-domain test set: the profile's ladder, or its training levels without one."""
-    return profile.ladder.levels or profile.world.train_steps
+    return profile.ladder.levels or profile.world.train_levels
 
 
 def rungs(profile: Profile, contrast: str) -> tuple[int, ...]:
     """Returns the levels ``contrast``'s primary metric averages (claims.yaml, ``ladder``): its placed rungs, or the
     training levels it is evaluated at while none are placed."""
     placed = profile.ladder.rungs.get(contrast)
-    return placed or tuple(k for k in ladder_levels(profile) if k in profile.world.train_steps)
+    return placed or tuple(k for k in ladder_levels(profile) if k in profile.world.train_levels)
 
 
 def rung_text(profile: Profile, contrast: str) -> str:
@@ -277,7 +277,7 @@ def style_examples(profile: Profile, family: str = "chain", k: int = 3, tokenize
     import pandas as pd
 
     world = world_for((family,), tokenizer)
-    problem = make_problems(1, "train", seed=11, families=(family,), steps=(k,))[0]
+    problem = make_problems(1, "train", seed=11, families=(family,), levels=(k,))[0]
     rows = [{"style": s, "text": world.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text}
             for s in world.styles_of(family)]
     long = world.render(problem)
@@ -293,7 +293,7 @@ def style_lengths(profile: Profile, tokenizer, n: int = 60):
     rows = []
     for family in profile.world.families:
         world = world_for((family,), tokenizer)
-        for p in make_problems(n, "train", seed=0, families=(family,), steps=profile.world.train_steps):
+        for p in make_problems(n, "train", seed=0, families=(family,), levels=profile.world.train_levels):
             for style in world.styles_of(family):
                 text = world.render(p, toy.TrajectorySpec(style)).text
                 rows.append({"family": family, "style": style,

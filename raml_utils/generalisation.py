@@ -110,10 +110,10 @@ def has_split_property(profile: Profile, split: str, problem) -> bool:
     if split == "in_domain":
         return problem.family in world.train_families and problem.k in experiment.ladder_levels(profile)
     if split == "longer":
-        return problem.family in world.train_families and problem.k > max(world.train_steps)
+        return problem.family in world.train_families and problem.k > max(world.train_levels)
     if split == "unseen_operands":
         lo, hi = experiment.UNSEEN_OPERANDS
-        return (problem.family in world.train_families and problem.k == max(world.train_steps)
+        return (problem.family in world.train_families and problem.k == max(world.train_levels)
                 and all(lo <= v <= hi for v in problem.values))
     if split == "held_out_family":
         return problem.family in world.held_out_families

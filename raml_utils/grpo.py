@@ -22,6 +22,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 
 from .cache import Store
@@ -365,15 +366,17 @@ def train_grpo(model, tokenizer, problems: list, params: GRPOParams, seed: int, 
 class GRPOData:
     """The questions a GRPO run samples from (prompts only: the trajectories are the model's own)."""
 
+    CACHE_NAMES: ClassVar[dict] = {"levels": "steps"}  # the field's name before 2026-12-03: cache keys keep it
+
     families: tuple[str, ...]
-    steps: tuple[int, ...]
+    levels: tuple[int, ...]  # difficulties of the questions (operations per question)
     n_questions: int
     test_fraction: float
     question_seed: int = 0  # the questions depend on this only, never on the run's seed
     delimiter: bool = True  # the format the reward asks for: trajectories closed by </think>
 
     def problems(self) -> list:
-        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.levels,
                              test_fraction=self.test_fraction)
 
 
@@ -435,14 +438,14 @@ def grpo_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPO
              **data) -> GRPOJob:
     """Returns the job of a GRPO arm on the profile's fine-tuning questions, from ``init`` (default: the base).
 
-    ``data`` overrides fields of ``GRPOData`` (e.g. ``steps``, ``n_questions``).
+    ``data`` overrides fields of ``GRPOData`` (e.g. ``levels``, ``n_questions``).
     """
     import dataclasses
 
     from .base_model import base_job
 
     world = profile.world
-    recipe = GRPOData(families=world.train_families, steps=world.train_steps, n_questions=profile.sft_questions,
+    recipe = GRPOData(families=world.train_families, levels=world.train_levels, n_questions=profile.sft_questions,
                       test_fraction=world.test_fraction)
     return GRPOJob(dataclasses.replace(recipe, **data), profile.grpo, support_n, seed,
                    init=init or base_job(profile), threads=1)
@@ -480,7 +483,7 @@ def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
     from .training import SupportSetData
 
     spec = profile.support_set
-    job = sft_job(profile, spec.style, seed, steps=spec.steps, n_questions=spec.n_questions, orders_per_question=size,
+    job = sft_job(profile, spec.style, seed, levels=spec.levels, n_questions=spec.n_questions, orders_per_question=size,
                   families=support_families(profile))
     fields = {f.name: getattr(job.data, f.name) for f in dataclasses.fields(job.data)}
     return dataclasses.replace(job, data=SupportSetData(**fields, sequences_per_question=max(spec.sft_sizes)),
@@ -502,9 +505,9 @@ def support_set_example(profile: Profile, tokenizer, seed: int) -> dict[str, lis
 
 def grpo_support_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None) -> GRPOJob:
     """Returns the GRPO arm whose loss takes ``support_n`` rollouts per group, on questions of the fine-tuning families
-    at ``support_set.grpo_steps`` (default: the training levels)."""
+    at ``support_set.grpo_levels`` (default: the training levels)."""
     spec = profile.support_set
-    return grpo_job(profile, support_n, seed, init=init, steps=spec.grpo_steps or profile.world.train_steps,
+    return grpo_job(profile, support_n, seed, init=init, levels=spec.grpo_levels or profile.world.train_levels,
                     n_questions=spec.n_questions, families=support_families(profile))
 
 
@@ -516,7 +519,7 @@ def support_set_eval_profile(profile: Profile) -> Profile:
 
     world = profile.world
     if not profile.ladder.levels:
-        world = dataclasses.replace(world, train_steps=profile.support_set.steps)
+        world = dataclasses.replace(world, train_levels=profile.support_set.levels)
     if world.kind == "llm":
         world = dataclasses.replace(world, families=support_families(profile) + world.held_out_families)
     return dataclasses.replace(profile, world=world)

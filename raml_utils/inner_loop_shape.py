@@ -80,7 +80,7 @@ def shape_problems(profile) -> list:
     from .experiment import test_set
 
     problems = [p for p in test_set(profile, "in_domain") if p.family == "carry_list"
-                and p.k in profile.world.train_steps]
+                and p.k in profile.world.train_levels]
     return problems[:profile.pseudo_gradient.n_questions]
 
 

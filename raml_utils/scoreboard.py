@@ -279,7 +279,7 @@ def _base_signal(records: list[NotebookRecord], profile: Profile) -> Check | Non
         lo, hi = m["signal_band"]
         rates = ", ".join(f"{c['family']} k={c['k']}: {c['pass_at_n_any_format']:.2f} ({c['questions']} questions)"
                           for c in m["signal"]
-                          if c["family"] in profile.world.train_families and c["k"] in profile.world.train_steps)
+                          if c["family"] in profile.world.train_families and c["k"] in profile.world.train_levels)
         return Check("base_signal", bool(m["trainable_cells"]),
                      f"the base's pass@n (a right answer in any format among n samples) on the fine-tuning questions "
                      f"({rates}) lies outside {lo:.0%}-{hi:.0%} everywhere (notebook 00): GRPO from the base sees "

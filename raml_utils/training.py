@@ -12,6 +12,7 @@ import json
 import random
 from concurrent.futures import as_completed
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
@@ -34,8 +35,8 @@ class BaseData:
     def examples(self, tokenizer=None) -> list[toy.Rendered]:
         base, world = self.base, self.world
         rng = random.Random(f"base:{base.seed}")
-        steps = tuple(sorted(set(world.easy_steps) | set(world.train_steps)))
-        questions = toy.make_problems(base.n_questions, "train", base.seed, world.families, steps,
+        levels = tuple(sorted(set(world.easy_levels) | set(world.train_levels)))
+        questions = toy.make_problems(base.n_questions, "train", base.seed, world.families, levels,
                                       test_fraction=world.test_fraction)
         n_facts = int(base.fact_share * base.n_questions / (1 - base.fact_share))
         facts = toy.fact_problems(n_facts, base.seed, world.families)
@@ -43,7 +44,7 @@ class BaseData:
         for p in facts:
             out += TOY.training_examples([p], base.fact_style, rng.randrange(2**31))
         for p in questions:
-            with_trajectory = p.k in world.easy_steps or rng.random() < base.mid_trajectory_rate
+            with_trajectory = p.k in world.easy_levels or rng.random() < base.mid_trajectory_rate
             style = rng.choice(base.trajectory_styles) if with_trajectory else "answer_only"
             out += TOY.training_examples([p], style, rng.randrange(2**31), truncation_rate=base.train.truncation_rate)
         rng.shuffle(out)
@@ -65,7 +66,7 @@ class FactData:
 
     def examples(self, tokenizer=None) -> list[toy.Rendered]:
         world = self.world
-        questions = toy.make_problems(self.n_questions, "train", self.seed, world.families, world.easy_steps,
+        questions = toy.make_problems(self.n_questions, "train", self.seed, world.families, world.easy_levels,
                                       test_fraction=world.test_fraction)
         out = TOY.training_examples(questions, self.fact_style, self.seed)
         random.Random(f"facts:{self.seed}").shuffle(out)
@@ -77,10 +78,12 @@ class SFTData:
     """An SFT training set: the same questions for every arm, written in one trajectory style (in the world of its
     families: the LLM world writes them in the model's chat template, read from ``tokenizer``)."""
 
+    CACHE_NAMES: ClassVar[dict] = {"levels": "steps"}  # the field's name before 2026-12-03: cache keys keep it
+
     style: str
     n_questions: int
     families: tuple[str, ...]
-    steps: tuple[int, ...]
+    levels: tuple[int, ...]  # difficulties of the questions (operations per question)
     truncation_rate: float
     test_fraction: float
     question_seed: int = 0  # the questions depend on this only, never on the run's seed
@@ -90,7 +93,7 @@ class SFTData:
 
     def problems(self) -> list:
         """Returns the training questions (the same for every arm: they depend on ``question_seed`` only)."""
-        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.steps,
+        return make_problems(self.n_questions, "train", self.question_seed, self.families, self.levels,
                              test_fraction=self.test_fraction)
 
     def examples(self, tokenizer=None, sequences_per_question: int | None = None) -> list[toy.Rendered]:

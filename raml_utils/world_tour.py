@@ -42,10 +42,10 @@ def families_table(profile: Profile) -> "pd.DataFrame":
     """Returns one question of every family at a middle training difficulty: question, answer, difficulty."""
     import pandas as pd
 
-    k = middle(profile.world.train_steps)
+    k = middle(profile.world.train_levels)
     rows = []
     for family in profile.world.families:
-        p = make_problems(1, "train", seed=7, families=(family,), steps=(k,))[0]
+        p = make_problems(1, "train", seed=7, families=(family,), levels=(k,))[0]
         question = p.question() if profile.world.kind == "toy" else p.question
         answer = f"{p.answer:02d}" if profile.world.kind == "toy" else p.answer
         rows.append({"family": family, "question": question, "answer": answer, "k": p.k,
@@ -55,7 +55,7 @@ def families_table(profile: Profile) -> "pd.DataFrame":
 
 def style_examples(profile: Profile, tokenizer) -> "pd.DataFrame":
     """Returns one question of the first fine-tuning family written in every trajectory style."""
-    return experiment.style_examples(profile, profile.world.train_families[0], middle(profile.world.train_steps),
+    return experiment.style_examples(profile, profile.world.train_families[0], middle(profile.world.train_levels),
                                      tokenizer)
 
 
@@ -63,8 +63,8 @@ def order_examples(profile: Profile, tokenizer, n: int = 3) -> list[str]:
     """Returns one question written with ``n`` of its distinct valid trajectories (step orders), short style."""
     world = world_of(profile.world, tokenizer)
     family = next((f for f in profile.world.train_families if f != "gsm_symbolic"), profile.world.train_families[0])
-    k = max(profile.world.train_steps) if profile.world.kind == "llm" else 4
-    q = make_problems(1, "train", seed=3, families=(family,), steps=(k,))[0]
+    k = max(profile.world.train_levels) if profile.world.kind == "llm" else 4
+    q = make_problems(1, "train", seed=3, families=(family,), levels=(k,))[0]
     return [world.render(q, toy.TrajectorySpec("short", order)).completion
             for order in world.distinct_orders(q, n, random.Random(0))]
 
@@ -90,12 +90,12 @@ def base_measurements(profile: Profile, frame, signal, n_parameters: int, target
            "signal": signal.reset_index().round(4).to_dict(orient="records")}
     if world.kind == "llm":
         cells = signal.index.to_frame()
-        train = signal[(cells.family.isin(world.train_families) & cells.k.isin(world.train_steps)).to_numpy()]
+        train = signal[(cells.family.isin(world.train_families) & cells.k.isin(world.train_levels)).to_numpy()]
         usable = train[train.in_signal_band].reset_index()[["family", "k"]].to_dict(orient="records")
         return out | {"signal_band": signal_band(), "trainable_cells": usable,
                       "train_pass_at_n": float(train.pass_at_n.mean()),
                       "train_pass_at_n_any_format": float(train.pass_at_n_any_format.mean())}
-    mid = frame[frame.k.isin(world.train_steps) & (frame.k > max(world.easy_steps))]
+    mid = frame[frame.k.isin(world.train_levels) & (frame.k > max(world.easy_levels))]
     rate = float(mid.correct_trajectory_rate.mean())
     return out | {
         "mid_difficulty_steps": sorted(mid.k.unique().tolist()),

@@ -27,7 +27,7 @@ def tiny_model(tokenizer):
 
 
 def problems(family, n=8, steps=(2, 3, 4, 5, 6)):
-    return toy.make_problems(n, "test", seed=3, families=(family,), steps=steps)
+    return toy.make_problems(n, "test", seed=3, families=(family,), levels=steps)
 
 
 # --- compression ---------------------------------------------------------------------------------

@@ -46,9 +46,9 @@ def test_unseen_operands_is_at_training_length_with_an_operand_combination_fine_
         return
     lo, hi = experiment.UNSEEN_OPERANDS
     problems = split(P, "unseen_operands")
-    assert {p.k for p in problems} == {max(P.world.train_steps)} and max(q.k for q in train) == max(P.world.train_steps)
+    assert {p.k for p in problems} == {max(P.world.train_levels)} and max(q.k for q in train) == max(P.world.train_levels)
     assert all(lo <= v <= hi for p in problems for v in p.values)
-    at_length = [q for q in train if q.k == max(P.world.train_steps)]
+    at_length = [q for q in train if q.k == max(P.world.train_levels)]
     assert at_length and not any(all(lo <= v <= hi for v in q.values) for q in at_length)
     assert not any(generalisation.has_split_property(P, "unseen_operands", q) for q in train)
 
@@ -91,7 +91,7 @@ def test_existing_splits_are_unchanged_by_the_new_one():
     P = load_profile("smoke")
     w = P.world
     direct = toy.make_problems(P.eval.n_questions, "test", seed=P.eval.question_seed, families=w.train_families,
-                               steps=experiment.ladder_levels(P), test_fraction=w.test_fraction)
+                               levels=experiment.ladder_levels(P), test_fraction=w.test_fraction)
     assert experiment.test_set(P, "in_domain") == direct
     assert set(experiment.test_set(P, "longer")) != set(split(P, "unseen_operands"))
 

@@ -13,7 +13,7 @@ from raml_utils.params import GRPOParams, ModelParams, TrainParams, load_profile
 from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history, run_job
 from raml_utils.worlds import ToyWorld, toy
 
-PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), steps=(3,))[0]
+PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), levels=(3,))[0]
 GOOD = toy.render(PROBLEM).completion  # trajectory </think><ans>dd<eos>
 ANSWER = f"{PROBLEM.answer:02d}"
 WRONG = f"{(PROBLEM.answer + 1) % 100:02d}"

@@ -45,7 +45,7 @@ def test_the_mix_writes_list_questions_in_both_styles_and_the_rest_long():
     column = [e for e in examples if e.prompt.startswith("sum(") and e.trajectory.count(":") == 0 and e.steps]
     assert 0.3 < len(column) / sum(e.prompt.startswith("sum(") for e in examples) < 0.7
     assert shape.shape_job(P, 1).init == shape.shape_job(P, 2).init and shape.shape_job(P, 1).seed == 1
-    assert all(p.family == "carry_list" and p.k in P.world.train_steps for p in shape.shape_problems(P))
+    assert all(p.family == "carry_list" and p.k in P.world.train_levels for p in shape.shape_problems(P))
     assert shape.applies(P) and not shape.applies(load_profile("cpu_v1"))
 
 

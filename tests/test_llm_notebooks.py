@@ -58,7 +58,7 @@ def llm_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("smoke_llm")
     model_dir = small_chat_model(tmp / "small-chat-model")
     (tmp / "smoke_llm.yaml").write_text(f"inherit: smoke_llm\ncache_dir: {tmp / 'cache'}\n"
-                                        f"world: {{kind: llm, model: {model_dir}, train_steps: [2], hard_steps: [3]}}\n")
+                                        f"world: {{kind: llm, model: {model_dir}, train_levels: [2], hard_levels: [3]}}\n")
     # The deadline is the check's 7 minutes, widened for a slow CI machine; test_the_dry_run_stops_at_its_deadline
     # tests the deadline itself.
     cmd = ["bash", "scripts/gpu_check.sh", "--dry-run", "--profile", str(tmp / "smoke_llm.yaml"), "--out",

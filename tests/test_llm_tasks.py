@@ -126,7 +126,7 @@ def test_llm_profiles_validate_and_bad_world_keys_fail_with_the_allowed_values(t
     bad = tmp_path / "bad.yaml"
     for text, message in [
         ("world: {kind: llm, model: /no/such/model}", "world.model='/no/such/model' is not allowed: 'smollm2' or a local"),
-        ("world: {kind: llm, train_steps: [7]}", "world.train_steps=7 is not allowed: levels every fine-tuning family"),
+        ("world: {kind: llm, train_levels: [7]}", "world.train_levels=7 is not allowed: levels every fine-tuning family"),
         ("world: {kind: llm, families: [chain_sum, algebra]}", "world.families='algebra' is not allowed"),
         ("world: {kind: quantum}", "world.kind='quantum' is not allowed: one of ['llm', 'toy']"),
         ("world: {kind: llm, sampler: fast}", "world.sampler='fast' is not allowed: 'auto', 'vllm' or 'transformers'"),

@@ -37,7 +37,7 @@ def test_inherit_overrides_only_the_given_keys(tmp_path):
      r"trajectory_length\.styles='longest' is not allowed: trajectory styles \('answer_only', 'short'"),
     ("base: {trajectory_styles: [verbose]}", r"base\.trajectory_styles='verbose' is not allowed: trajectory styles"),
     ("world: {held_out_family: maths}", r"world\.held_out_family='maths' is not allowed: one of families"),
-    ("world: {hard_steps: [8]}\ngeneralisation: {max_new_tokens: 100}",
+    ("world: {hard_levels: [8]}\ngeneralisation: {max_new_tokens: 100}",
      r"generalisation\.max_new_tokens=100 is not allowed: at least \d+ tokens: the longest correct completion"),
     ("eval: {n_questions: 12}\nreflection: {n_questions: 20}",
      r"reflection\.n_questions=20 is not allowed: at most eval\.n_questions=12"),
@@ -81,7 +81,7 @@ def test_cpu_v1_runs_the_first_study_world_without_a_ladder():
     v1, cpu = load_profile("cpu_v1"), load_profile("cpu")
     assert v1.world.families == ("chain", "vars", "list") and v1.world.held_out_family == "vars"
     assert cpu.world.families == ("carry_chain", "carry_vars", "carry_list")
-    assert v1.ladder.levels == () and v1.base.mid_trajectory_rate == 0.3 and v1.support_set.grpo_steps == (4,)
+    assert v1.ladder.levels == () and v1.base.mid_trajectory_rate == 0.3 and v1.support_set.grpo_levels == (4,)
     assert "coarse" not in v1.trajectory_length.styles and "coarse" in cpu.trajectory_length.styles
 
 
@@ -110,3 +110,18 @@ def test_the_capacity_of_a_small_cell_is_counted_one_by_one():
     assert toy.split_capacity("carry_list", 1, "test") + toy.split_capacity("carry_list", 1, "train") == 100 * 100
     problems = toy.make_problems(toy.split_capacity("carry_list", 1, "test"), "test", 0, ("carry_list",), (1,))
     assert len({p.key for p in problems}) == toy.split_capacity("carry_list", 1, "test")  # every one of them exists
+
+
+def test_a_renamed_key_names_its_new_name_and_keeps_cache_keys(tmp_path):
+    from raml_utils.cache import _plain
+    from raml_utils.experiment import sft_job
+
+    with pytest.raises(ParamError, match=r"world.train_steps=\[2, 3\] is not allowed: the key is now world.train_levels"):
+        load_profile(write(tmp_path, "inherit: smoke\nworld: {train_steps: [2, 3]}\n"))
+    with pytest.raises(ParamError, match=r"support_set.steps=\[4\] is not allowed: the key is now support_set.levels"):
+        load_profile(write(tmp_path, "inherit: smoke\nsupport_set: {steps: [4]}\n"))
+    with pytest.raises(ParamError, match=r"sft.levels=5 is not allowed: unknown key"):  # optimizer steps stay steps
+        load_profile(write(tmp_path, "inherit: smoke\nsft: {levels: 5}\n"))
+    plain = _plain(sft_job(load_profile("smoke"), "long", 1))
+    assert plain["data"]["steps"] == [2, 3, 4] and "levels" not in plain["data"]  # the key a cached model was made under
+    assert "train_steps" in plain["data"] or "train_steps" in _plain(load_profile("smoke").world)

@@ -22,7 +22,7 @@ def model(tokenizer):
 
 
 def item_of(tokenizer, family="vars", k=4, spec=toy.TrajectorySpec("long")):
-    p = toy.make_problems(1, "test", seed=1, families=(family,), steps=(k,))[0]
+    p = toy.make_problems(1, "test", seed=1, families=(family,), levels=(k,))[0]
     return probe.rendered_probe_input(tokenizer, toy.render(p, spec))
 
 
@@ -50,7 +50,7 @@ def test_probe_on_a_random_token_trajectory_and_chosen_cuts(tokenizer):
 
 
 def test_step_split_of_free_text_matches_the_rendered_steps(tokenizer):
-    p = toy.make_problems(1, "test", seed=2, families=("vars",), steps=(3,))[0]
+    p = toy.make_problems(1, "test", seed=2, families=("vars",), levels=(3,))[0]
     r = toy.render(p)
     assert probe.split_steps(r.trajectory, probe.step_terminator(ToyWorld())) == r.steps
     item = probe.rendered_probe_input(tokenizer, r)

@@ -33,7 +33,7 @@ def test_relative_change_on_a_known_curve():
 
 def test_reflection_token_sits_between_the_wrong_step_and_its_correction(tokenizer):
     rng = random.Random(0)
-    for p in toy.make_problems(12, "test", seed=3, families=toy.FAMILIES, steps=(2, 3, 4)):
+    for p in toy.make_problems(12, "test", seed=3, families=toy.FAMILIES, levels=(2, 3, 4)):
         spec = reflection.reflection_spec(ToyWorld(), p, rng)
         rendered = toy.render(p, spec)
         item = probe.rendered_probe_input(tokenizer, rendered)
@@ -119,7 +119,7 @@ def test_arms_share_notebook_02s_long_model_and_differ_in_one_field_each():
 
 def test_reflection_records_probe_the_same_text_for_every_model(tokenizer, model):
     # digit-wise: a misread operand leaves every step's length as it is, so the token counts can be compared
-    problems = toy.make_problems(3, "test", seed=8, families=toy.DIGITWISE_FAMILIES, steps=(2, 3))
+    problems = toy.make_problems(3, "test", seed=8, families=toy.DIGITWISE_FAMILIES, levels=(2, 3))
     records = reflection.reflection_records(model, tokenizer, problems)
     other = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, 6).eval()
     again = reflection.reflection_records(other, tokenizer, problems)
@@ -132,7 +132,7 @@ def test_reflection_records_probe_the_same_text_for_every_model(tokenizer, model
 
 
 def test_delimiter_records_score_the_model_in_its_own_format(tokenizer, model):
-    problems = toy.make_problems(2, "test", seed=9, steps=(2,))
+    problems = toy.make_problems(2, "test", seed=9, levels=(2,))
     params = EvalParams(n_questions=2, n_samples=2, k=1, max_new_tokens=12, batch_size=8)
     for delimiter in (True, False):
         records = reflection.delimiter_records(model, tokenizer, problems, delimiter, 2, params, seed=0)

@@ -13,7 +13,7 @@ def tokenizer():
 
 
 def problem(family="chain", k=4, seed=0):
-    return toy.make_problems(1, "train", seed=seed, families=(family,), steps=(k,))[0]
+    return toy.make_problems(1, "train", seed=seed, families=(family,), levels=(k,))[0]
 
 
 def test_problems_are_deterministic_in_the_seed_and_balanced():

@@ -148,11 +148,11 @@ def world_of(params, tokenizer=None) -> World:
     return world_for(params.families, tokenizer)
 
 
-def make_problems(n: int, split: str, seed: int, families, steps, test_fraction: float = 0.2, **space) -> list:
+def make_problems(n: int, split: str, seed: int, families, levels, test_fraction: float = 0.2, **space) -> list:
     """Returns ``n`` distinct questions of ``split`` from the world of ``families`` (no tokenizer needed), balanced
     over families and difficulties; ``space`` holds toy-only options (``operand_range``)."""
     if kind_of(families) == "llm":
         if space:
             raise ValueError(f"the LLM world has no problem-space options {sorted(space)}")
-        return llm_tasks.make_problems(n, split, seed, families, steps, test_fraction=test_fraction)
-    return toy.make_problems(n, split, seed, families, steps, test_fraction=test_fraction, **space)
+        return llm_tasks.make_problems(n, split, seed, families, levels, test_fraction=test_fraction)
+    return toy.make_problems(n, split, seed, families, levels, test_fraction=test_fraction, **space)

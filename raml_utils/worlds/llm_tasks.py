@@ -134,21 +134,21 @@ def _entries(family: str, level: int, seed: int):
                              "generated); gsm_symbolic's worked solutions have 2-5 checkable lines")
 
 
-def make_problems(n: int, split: str, seed: int, families=("gsm_symbolic", "chain_sum"), steps=(2, 3),
+def make_problems(n: int, split: str, seed: int, families=("gsm_symbolic", "chain_sum"), levels=(2, 3),
                   test_fraction: float = 0.2) -> list[Problem]:
     """Returns ``n`` distinct problems of ``split``, balanced over families and levels, deterministic in ``seed``.
 
     Raises ValueError when the generators give too few distinct questions of ``split`` (after a bounded number of
     draws, as the toy world's ``make_problems`` does, instead of looping forever).
     """
-    cells = [(f, k) for f in families for k in steps]
+    cells = [(f, k) for f in families for k in levels]
     sources = {cell: _entries(*cell, seed=seed) for cell in cells}
     out, seen, draws = [], set(), 0
     while len(out) < n:
         draws += 1
         if draws > toy.MAX_DRAWS_PER_QUESTION * n + 10_000:
             raise ValueError(f"asked for {n} distinct {split} questions of families {tuple(families)} at levels "
-                             f"{tuple(steps)}; found only {len(out)}: ask for fewer")
+                             f"{tuple(levels)}; found only {len(out)}: ask for fewer")
         family, level = cells[len(out) % len(cells)]
         entry = next(sources[family, level])
         p = Problem(family, level, entry["question"], str(entry["answer"]).strip(),

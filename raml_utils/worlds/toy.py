@@ -396,10 +396,10 @@ def split_of(problem: Problem, test_fraction: float) -> str:
 
 @dataclass(frozen=True)
 class ProblemSpace:
-    """Which problems exist: families, step counts, operand range."""
+    """Which problems exist: families, levels (operations per question), operand range."""
 
     families: tuple[str, ...] = CARRY_FAMILIES
-    steps: tuple[int, ...] = (2, 3, 4)
+    levels: tuple[int, ...] = (2, 3, 4)
     operand_range: tuple[int, int] = (0, 99)  # inclusive; a held-out range makes a harder split
     test_fraction: float = 0.2
 
@@ -437,21 +437,21 @@ def split_capacity(family: str, k: int, split: str, operand_range=(0, 99), test_
 
 
 def make_problems(
-    n: int, split: str, seed: int, families=CARRY_FAMILIES, steps=(2, 3, 4), operand_range=(0, 99), test_fraction=0.2
+    n: int, split: str, seed: int, families=CARRY_FAMILIES, levels=(2, 3, 4), operand_range=(0, 99), test_fraction=0.2
 ) -> list[Problem]:
-    """Returns ``n`` distinct problems of ``split``, balanced over families and step counts, deterministic in ``seed``.
+    """Returns ``n`` distinct problems of ``split``, balanced over families and levels, deterministic in ``seed``.
 
     Raises ValueError when the space holds too few distinct questions of ``split`` (after a bounded number of draws,
     instead of looping forever).
     """
-    rng = random.Random(f"{seed}:{split}:{families}:{steps}:{operand_range}")
-    cells = [(f, k) for f in families for k in steps]
+    rng = random.Random(f"{seed}:{split}:{families}:{levels}:{operand_range}")
+    cells = [(f, k) for f in families for k in levels]
     out, seen, draws = [], set(), 0
     while len(out) < n:
         draws += 1
         if draws > MAX_DRAWS_PER_QUESTION * n + 10_000:
             raise ValueError(f"asked for {n} distinct {split} questions of families {tuple(families)} at k in "
-                             f"{tuple(steps)}; found only {len(out)}: ask for fewer")
+                             f"{tuple(levels)}; found only {len(out)}: ask for fewer")
         family, k = cells[len(out) % len(cells)]
         p = sample_problem(family, k, rng, operand_range)
         if p.key not in seen and split_of(p, test_fraction) == split:
