@@ -12,10 +12,10 @@ import time
 
 import torch
 
+from raml_utils import dispatch
 from raml_utils.base_model import base_job
 from raml_utils.cache import Store
 from raml_utils.params import load_profile
-from raml_utils.training import run_job
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         for label, stage, full in (("stage 1 (facts)", job.init, P.base.facts_train.steps),
                                    ("stage 2 (mixture)", job, P.base.train.steps)):
             start = time.perf_counter()
-            run_job(stage, store)
+            dispatch.make_model(stage, store)  # this stage only: stage 1 is made first
             per_step = (time.perf_counter() - start) / args.steps
             print(f"{label}: {per_step:.3f} s/step ({P.threads} threads, {stage.train.micro_batches} micro-batches) "
                   f"-> {full} steps ≈ {per_step * full:.0f} s")

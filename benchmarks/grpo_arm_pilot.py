@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raml_utils import experiment, grpo, rl_check  # noqa: E402
+from raml_utils import dispatch, experiment, rl_check  # noqa: E402
 from raml_utils.base_model import base_job  # noqa: E402
 from raml_utils.cache import write_json_atomic  # noqa: E402
 from raml_utils.params import load_profile  # noqa: E402
@@ -55,10 +55,10 @@ def main() -> None:
     profile = load_profile(args.profile)
     rates = sorted(set(args.rates), reverse=True)
     seed = profile.rl_check.pilot_seed
-    jobs = [grpo.grpo_job(dataclasses.replace(profile, grpo=dataclasses.replace(profile.grpo, learning_rate=r)),
-                          profile.grpo.group_size, seed) for r in rates]
-    dirs = grpo.train(profile, jobs, desc="zero-RL pilots")
-    base_dir = grpo.run_any(base_job(profile), experiment.store_of(profile))
+    jobs = [experiment.grpo_job(dataclasses.replace(profile, grpo=dataclasses.replace(profile.grpo, learning_rate=r)),
+                                profile.grpo.group_size, seed) for r in rates]
+    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc="zero-RL pilots").values())
+    base_dir = dispatch.build_one(profile, base_job(profile))
     questions = rl_check.candidates(profile)
     base_acc, *accs = rl_check.sample_accuracy(profile, [base_dir, *dirs], questions,
                                                profile.rl_check.measurement_seed, "pilot accuracy")

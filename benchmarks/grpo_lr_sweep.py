@@ -13,13 +13,12 @@ Prints one row per rate and the choice; writes outputs/<profile>/benchmarks/grpo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raml_utils import experiment, grpo, rl_check  # noqa: E402
+from raml_utils import dispatch, rl_check  # noqa: E402
 from raml_utils.base_model import base_job  # noqa: E402
 from raml_utils.cache import write_json_atomic  # noqa: E402
 from raml_utils.params import load_profile  # noqa: E402
@@ -35,7 +34,7 @@ def main() -> None:
     rates = sorted(set(args.rates), reverse=True)
     base = base_job(profile)
     band = tuple(rl_check.rules()["start_accuracy_band"])
-    set_a, _ = rl_check.banded_sets(profile, grpo.run_any(base, experiment.store_of(profile)), band, "screening")
+    set_a, _ = rl_check.banded_sets(profile, dispatch.build_one(profile, base), band, "screening")
     print(f"set A: {len(set_a)} training questions with base sample accuracy in {band} (selection seed "
           f"{profile.rl_check.selection_seed}); pilot seed {profile.rl_check.pilot_seed}; rates {rates}")
     results = rl_check.run_learning(profile, set_a, rates, [profile.rl_check.pilot_seed], base, "sweep")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from raml_utils import experiment, generalisation, grpo, sft_then_rl  # noqa: E402
+from raml_utils import dispatch, experiment, generalisation, sft_then_rl, support_set  # noqa: E402
 from raml_utils.base_model import base_job, base_model_path  # noqa: E402
 from raml_utils.cache import write_json_atomic  # noqa: E402
 from raml_utils.params import LADDER_CONTRASTS, load_profile, profile_path  # noqa: E402
@@ -59,8 +58,8 @@ def reference_jobs(P, seed: int) -> dict:
     """Returns the job of every reference arm at the pilot seed (the base is its own: it has no seed)."""
     rl = sft_then_rl.arm_jobs(P, seed)
     return {"short": experiment.sft_job(P, "short", seed), "answer_only": experiment.sft_job(P, "answer_only", seed),
-            "sft": rl["sft"], "zero_rl": rl["zero_rl"], "sft_1": grpo.sft_support_job(P, 1, seed),
-            "grpo_1": grpo.grpo_support_job(P, 1, seed), "base": base_job(P)}
+            "sft": rl["sft"], "zero_rl": rl["zero_rl"], "sft_1": support_set.sft_arm_job(P, 1, seed),
+            "grpo_1": support_set.grpo_arm_job(P, 1, seed), "base": base_job(P)}
 
 
 def level_scores(P, frame, arm: str) -> tuple[dict[int, float], dict[int, np.ndarray]]:
@@ -75,7 +74,7 @@ def verdict_questions(P, contrast: str, rungs: tuple[int, ...]) -> tuple[int, in
     if contrast.startswith("C9_held_out"):
         problems = experiment.test_set(generalisation.eval_profile(P, "held_out_family"), "held_out_family")
     elif contrast.startswith("C6"):
-        problems = experiment.test_set(grpo.support_set_eval_profile(P), "in_domain")
+        problems = experiment.test_set(support_set.eval_profile(P), "in_domain")
     else:
         problems = experiment.test_set(P, "in_domain")
     seeds = len(sft_then_rl.seeds(P)) if contrast in ("C4", "C5") else len(P.seeds)
@@ -114,7 +113,7 @@ def main() -> None:
     jobs = reference_jobs(P, rule["pilot_seed"])
     print(f"profile {P.name}: ladder k in {P.ladder.levels}; pilot seed {rule['pilot_seed']}, question seed "
           f"{rule['pilot_question_seed']}; band {rule['band']}, at least {rule['min_rungs']} rungs", flush=True)
-    dirs = sft_then_rl.train_jobs(P, {arm: job for arm, job in jobs.items() if arm != "base"})
+    dirs = dispatch.build(P, {arm: job for arm, job in jobs.items() if arm != "base"}, desc="reference arms")
     dirs["base"] = base_model_path(P)
 
     def frame_of(profile, set_name, arms):
@@ -124,7 +123,7 @@ def main() -> None:
                                              P.eval.k)
 
     frames = {"in_domain": frame_of(pilot, "in_domain", ["short", "answer_only", "sft", "zero_rl", "base"]),
-              "support": frame_of(grpo.support_set_eval_profile(pilot), "in_domain", ["sft_1", "grpo_1"]),
+              "support": frame_of(support_set.eval_profile(pilot), "in_domain", ["sft_1", "grpo_1"]),
               "held_out": frame_of(generalisation.eval_profile(pilot, "held_out_family"), "held_out_family", ["base"])}
     source = {"C6_sft": "support", "C6_grpo": "support", "C9_held_out_family": "held_out"}
     out, rungs, widths = {}, {}, {}

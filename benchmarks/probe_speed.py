@@ -50,7 +50,7 @@ def main() -> None:
 
     from raml_utils.models import ModelConfig, build_model
     from raml_utils.params import load_profile
-    from raml_utils.probe import ProbeInput, rendered_probe_input
+    from raml_utils.probe import ProbeInput, rendered_probe_input, solution_probe_input
     from raml_utils.worlds import llm, toy
 
     torch.set_num_threads(args.threads)
@@ -70,7 +70,7 @@ def main() -> None:
     if not args.skip_llm:
         model, tokenizer = llm.load_llm()
         problem = max(llm.gsm_problems(8, seed=0), key=lambda p: len(p.solution))
-        compare(f"SmolLM2-135M-Instruct ({args.threads} threads)", model, llm.probe_input(tokenizer, problem, problem.solution),
+        compare(f"SmolLM2-135M-Instruct ({args.threads} threads)", model, solution_probe_input(tokenizer, problem, problem.solution),
                 max(1, args.repeats - 2))
 
 

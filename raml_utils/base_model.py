@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from .cache import Store
+from .dispatch import build_one
 from .params import Profile
-from .training import BaseData, FactData, PretrainedBase, TrainJob, run_job
+from .training import BaseData, FactData, PretrainedBase, TrainJob, load_history
 
 
 def base_job(profile: Profile) -> TrainJob | PretrainedBase:
@@ -30,16 +33,12 @@ def base_job(profile: Profile) -> TrainJob | PretrainedBase:
 
 def base_model_path(profile: Profile) -> Path:
     """Returns the cache directory of the base model, pre-training it first if it is missing."""
-    return run_job(base_job(profile), Store(profile.cache_dir))
+    return build_one(profile, base_job(profile))
 
 
 def base_history(profile: Profile):
     """Returns the pre-training loss of both stages of the base model (``stage``, ``step``, ``loss``), or None for
     a pretrained base (the LLM world)."""
-    import pandas as pd
-
-    from .training import load_history
-
     job, store = base_job(profile), Store(profile.cache_dir)
     if isinstance(job, PretrainedBase):
         return None  # pretrained elsewhere: no curve of ours

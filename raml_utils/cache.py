@@ -31,7 +31,7 @@ def library_versions() -> dict[str, str]:
     return {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
 
 
-def _plain(obj: Any) -> Any:
+def plain_data(obj: Any) -> Any:
     """Returns ``obj`` as JSON-able plain data (dataclasses, tuples and paths included).
 
     A dataclass whose class lists ``CACHE_NAMES`` ({field: name in keys}) is written with those names: a renamed
@@ -39,11 +39,11 @@ def _plain(obj: Any) -> Any:
     """
     if is_dataclass(obj) and not isinstance(obj, type):
         names = getattr(type(obj), "CACHE_NAMES", {})
-        return _plain({names.get(f.name, f.name): getattr(obj, f.name) for f in fields(obj)})
+        return plain_data({names.get(f.name, f.name): getattr(obj, f.name) for f in fields(obj)})
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in sorted(obj.items())}
+        return {str(k): plain_data(v) for k, v in sorted(obj.items())}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain_data(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -53,7 +53,7 @@ def config_hash(kind: str, config: Any) -> str:
     """Returns a short hash of the recipe version, library versions and ``config`` of an artifact."""
     if kind not in RECIPE_VERSIONS:
         raise ValueError(f"kind={kind!r} is not an artifact kind; allowed: {', '.join(RECIPE_VERSIONS)}")
-    payload = {"kind": kind, "recipe": RECIPE_VERSIONS[kind], "libs": library_versions(), "config": _plain(config)}
+    payload = {"kind": kind, "recipe": RECIPE_VERSIONS[kind], "libs": library_versions(), "config": plain_data(config)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -100,7 +100,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
-        json.dump(strict_json(_plain(data)), f, indent=2, sort_keys=True, allow_nan=False)
+        json.dump(strict_json(plain_data(data)), f, indent=2, sort_keys=True, allow_nan=False)
     os.replace(tmp, path)
 
 
@@ -124,5 +124,5 @@ class Store:
         with atomic_dir(final) as tmp:
             make(tmp)
             # Not config.json: a saved transformers model has its own.
-            (tmp / "artifact.json").write_text(json.dumps(_plain({"kind": kind, "config": config}), indent=2))
+            (tmp / "artifact.json").write_text(json.dumps(plain_data({"kind": kind, "config": config}), indent=2))
         return final

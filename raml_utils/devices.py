@@ -11,13 +11,13 @@ from contextlib import contextmanager
 
 import torch
 
+from .worlds import kind_of
+
 
 def device_for(families) -> str:
     """Returns where a model of the world of ``families`` runs: the toy world always on the CPU (its 1M-parameter
     models are faster there than a GPU launch per kernel, and its results reproduce bit for bit), the LLM world on
     the GPU when one is visible."""
-    from .worlds import kind_of
-
     return "cuda" if families and kind_of(families) == "llm" and torch.cuda.is_available() else "cpu"
 
 

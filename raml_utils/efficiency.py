@@ -24,11 +24,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from .evaluation import EvalResult, score
-from .experiment import eval_config, load_eval, make_missing, save_eval, sft_job, store_of, test_set
+from .evaluation import EvalResult, score, world_of_problems
+from .experiment import (eval_config, load_eval, load_run_model, make_missing, save_eval, scores, sft_job, store_of,
+                         test_set)
 from .params import EvalParams, Profile
 from .sampling import generate
+from .stats import bootstrap_paired_diff
 from .training import TrainJob
 from .worlds import World, toy
 
@@ -149,8 +152,6 @@ def evaluate_forced(model, tokenizer, problems: list, params: EvalParams, budget
     question, each a sampled trajectory (where the arm has one) followed by a sampled answer.
     ``sample_trajectory_tokens`` counts the trajectory tokens the model generated: 0 where it was given.
     """
-    from .evaluation import world_of_problems
-
     world = world_of_problems(problems, tokenizer)
     n, (Q, arms) = params.n_samples, (len(problems), forced_arms(budgets))
     out = {}
@@ -198,14 +199,8 @@ def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
 
 def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> str:
     def make(tmp: Path) -> None:
-        import torch
 
-        from .devices import device_for, inference_dtype
-        from .models import load_model
-
-        torch.set_num_threads(1)  # one process per model, as experiment.evaluate_models runs them
-        device = device_for(profile.world.families)
-        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+        model, tokenizer = load_run_model(profile, model_dir, "sample")  # one process per model, as evaluations run
         results = evaluate_forced(model, tokenizer, test_set(profile, set_name), profile.eval,
                                   profile.efficiency.budgets)
         for arm, result in results.items():
@@ -238,8 +233,6 @@ def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
 
     The budget rows cut the reference long trajectory (the model's own one is cut the same way).
     """
-    import pandas as pd
-
     reference = world.render(problem)
     long = reference.trajectory
     rows = [{"arm": SOURCE, "text": reference.text, "tokens generated": n_tokens(tokenizer, long)},
@@ -276,11 +269,6 @@ def gain_kept(frame, contrasts: list[tuple[str, str, str]], metric: str = "pass_
     95% bootstrap CI over seeds x questions (``stats.bootstrap_paired_diff``); ``share_of_gain`` (their ratio,
     a point estimate) and ``share_of_tokens`` (mean generated trajectory tokens, arm / ceiling).
     """
-    import pandas as pd
-
-    from .experiment import scores
-    from .stats import bootstrap_paired_diff
-
     rows = []
     for arm, floor, ceiling in contrasts:
         base = scores(frame, floor, metric)

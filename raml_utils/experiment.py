@@ -1,25 +1,35 @@
-"""The vocabulary notebooks speak: SFT arms from the base model, test sets, cached evaluation sweeps.
+"""The vocabulary experiments speak: SFT and GRPO arms from the base model, test sets and the difficulty ladder,
+cached evaluation sweeps and probe records, tables.
 
-Every notebook builds its jobs through ``sft_job``, so the same arm asked for by two notebooks is
-the same cache entry, trained once.
+Every notebook builds its jobs through ``sft_job`` / ``grpo_job`` (and ``dispatch.build``), so the same arm asked
+for by two notebooks is the same cache entry, trained once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
+import pandas as pd
+import torch
 
 from .base_model import base_job
 from .cache import Store, write_json_atomic
+from .devices import device_for, explain_oom, inference_dtype
+from .dispatch import in_pool
 from .evaluation import EvalResult, evaluate
+from .grpo import GRPOData, GRPOJob
+from .metrics import mg_pass_at_k_per_question, pass_at_k_per_question
+from .models import load_model
 from .params import Profile
 from .results import load_claims, pre_registered
-from .training import SFTData, TrainJob, load_history, run_jobs
-from .workers import pool
-from .worlds import make_problems, toy, world_for
+from .sampling import backend_line, backend_name, sampler_for
+from .stats import bootstrap_mean
+from .training import SFTData, TrainJob, load_history
+from .worlds import llm, llm_tasks, make_problems, toy
 
 
 def store_of(profile: Profile) -> Store:
@@ -40,34 +50,19 @@ def sft_job(profile: Profile, style: str, seed: int, init: TrainJob | None = Non
                     init=init or base_job(profile), threads=1)
 
 
-def train(profile: Profile, jobs: list[TrainJob], desc: str = "training") -> list[Path]:
-    """Returns the model directories of ``jobs``, training the missing ones on ``profile.workers`` processes (or,
-    with ``profile.gpus`` above 1, each one over that many GPUs)."""
-    if profile.gpus > 1:
-        return launch_each(profile, jobs, desc)
-    return run_jobs(jobs, store_of(profile), workers=profile.workers, desc=desc)
+def grpo_job(profile: Profile, support_n: int, seed: int, init: TrainJob | GRPOJob | None = None, **data) -> GRPOJob:
+    """Returns the job of a GRPO arm on the profile's fine-tuning questions, from ``init`` (default: the base).
 
-
-def launch_each(profile: Profile, jobs: list, desc: str) -> list[Path]:
-    """Returns the model directories of ``jobs`` (SFT or GRPO), training each missing one with ``accelerate launch``
-    over ``profile.gpus`` GPUs, one after another."""
-    import torch
-
-    from .launch import launch_job
-
-    store = store_of(profile)
-    if torch.cuda.device_count() < profile.gpus:
-        raise RuntimeError(f"gpus={profile.gpus} but {torch.cuda.device_count()} CUDA GPU(s) are visible: lower gpus")
-    for job in tqdm(list(dict.fromkeys(jobs)), desc=desc):
-        if not store.has("model", job):
-            launch_job(job, str(store.root), profile.gpus)
-    return [store.path("model", j) for j in jobs]
+    ``data`` overrides fields of ``GRPOData`` (e.g. ``levels``, ``n_questions``).
+    """
+    world = profile.world
+    recipe = GRPOData(families=world.train_families, levels=world.train_levels, n_questions=profile.sft_questions,
+                      test_fraction=world.test_fraction)
+    return GRPOJob(dataclasses.replace(recipe, **data), profile.grpo, support_n, seed,
+                   init=init or base_job(profile), threads=1)
 
 
 # --- test sets ----------------------------------------------------------------------------------
-
-UNSEEN_OPERANDS = toy.UNSEEN_OPERANDS  # the unseen-operand split's band (a rule of the toy world)
-
 
 def test_set(profile: Profile, name: str) -> list:
     """Returns a named set of unseen questions (never in any training split) of the profile's world.
@@ -76,7 +71,7 @@ def test_set(profile: Profile, name: str) -> list:
     levels where the profile has no ladder); ``held_out_family``: the families no model (on the same levels)
     is fine-tuned on; ``longer``: more operations than any training question; ``all``: every family at
     every difficulty of the world; ``unseen_operands`` (toy world only): fine-tuning families at the longest
-    training difficulty, every operand in ``UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
+    training difficulty, every operand in ``toy.UNSEEN_OPERANDS`` (an operand combination absent from fine-tuning).
     """
     world, n = profile.world, profile.eval.n_questions
     every_k = tuple(sorted(set(world.easy_levels) | set(world.train_levels) | set(world.hard_levels)))
@@ -92,7 +87,7 @@ def test_set(profile: Profile, name: str) -> list:
     if name not in spec:
         raise ValueError(f"test set {name!r} is unknown in the {world.kind} world; allowed: {', '.join(spec)}")
     families, steps = spec[name]
-    operands = {"operand_range": UNSEEN_OPERANDS} if name == "unseen_operands" else {}
+    operands = {"operand_range": toy.UNSEEN_OPERANDS} if name == "unseen_operands" else {}
     return make_problems(n, "test", seed=profile.eval.question_seed, families=families, levels=steps,
                          test_fraction=world.test_fraction,
                          **operands)
@@ -131,6 +126,26 @@ def ladder_contrast(profile: Profile, frame, contrast: str, arms: tuple[str, str
                                expected_half_width=profile.ladder.expected_half_width.get(contrast))
 
 
+# --- the models of runs -------------------------------------------------------------------------------
+
+def load_run_model(profile: Profile, model_dir, purpose: str):
+    """Returns (model, tokenizer) of a run's model directory, loaded for ``purpose``:
+
+    ``"sample"``: one torch thread (sweeps run one process per model), the world's inference dtype (bfloat16 on a
+    GPU for the LLM world's ``dtype: auto``); ``"probe"``: ``profile.threads`` threads (probes run in the notebook's
+    own process) and float32 wherever it runs (L-hat's small relative changes, C7, would drown in bfloat16's
+    rounding of the logits).
+    """
+    device = device_for(profile.world.families)
+    if purpose == "sample":
+        torch.set_num_threads(1)
+        return load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+    if purpose == "probe":
+        torch.set_num_threads(profile.threads)
+        return load_model(Path(model_dir), device)
+    raise ValueError(f"purpose={purpose!r}; allowed: 'sample', 'probe'")
+
+
 # --- cached evaluation --------------------------------------------------------------------------
 
 SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode (finished rows leave the batch)
@@ -139,19 +154,14 @@ SAMPLER_VERSION = 2  # part of every evaluation's cache key: 2 = sampling.decode
 def questions_digest(problems: list) -> str:
     """Returns a short hash of a question set (its questions' keys, in order): part of an evaluation's cache key, so
     a test set that changes (e.g. another ladder) is never read from an older evaluation."""
-    import hashlib
-
     return hashlib.sha256("\n".join(p.key for p in problems).encode()).hexdigest()[:16]
 
 
 def eval_config(profile: Profile, model_dir: Path, set_name: str, delimiter: bool) -> dict:
     """Returns the cache key of one model's evaluation on one test set."""
-    operands = {"operands": UNSEEN_OPERANDS} if set_name == "unseen_operands" else {}  # the split's band
+    operands = {"operands": toy.UNSEEN_OPERANDS} if set_name == "unseen_operands" else {}  # the split's band
     operands["questions"] = questions_digest(test_set(profile, set_name))
     if profile.world.kind == "llm":  # which backend sampled, and where (toy keys stay as they were)
-        from .devices import device_for
-        from .sampling import backend_name
-
         operands |= {"backend": backend_name(profile.world), "device": device_for(profile.world.families)}
     return {"model": Path(model_dir).name, "set": set_name, "world": profile.world, "eval": profile.eval,
             "delimiter": delimiter, "sampler": SAMPLER_VERSION, **operands}
@@ -168,15 +178,7 @@ def save_eval(result: EvalResult, out: Path) -> None:
 
 
 def _evaluate_to(profile: Profile, model_dir: str, set_name: str, delimiter: bool, out: str) -> None:
-    import torch
-
-    from .devices import device_for, explain_oom, inference_dtype
-    from .models import load_model
-    from .sampling import sampler_for
-
-    torch.set_num_threads(1)
-    device = device_for(profile.world.families)
-    model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+    model, tokenizer = load_run_model(profile, model_dir, "sample")
     with explain_oom():
         result = evaluate(model, tokenizer, test_set(profile, set_name), profile.eval, delimiter=delimiter,
                           sampler=sampler_for(profile.world, model_dir),
@@ -192,8 +194,6 @@ def _evaluate_cached(profile: Profile, model_dir: str, set_name: str, delimiter:
 
 
 def load_eval(path: Path) -> EvalResult:
-    import json
-
     arrays = np.load(Path(path) / "result.npz")
     return EvalResult(arrays["greedy_correct"], arrays["sample_correct"], arrays["sample_trajectory_tokens"],
                       arrays["sample_trajectory_correct"], json.loads((Path(path) / "greedy.json").read_text()),
@@ -203,8 +203,6 @@ def load_eval(path: Path) -> EvalResult:
 def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
     """Returns the training logs of ``model_dirs`` ({(arm, seed): model dir}; only ``arms`` if given): one row per
     (arm, seed, logged step), with the columns each run logged (``loss`` for SFT; reward etc. for GRPO)."""
-    import pandas as pd
-
     frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
               for (arm, seed), d in model_dirs.items() if arms is None or arm in arms]
     return pd.concat(frames, ignore_index=True)
@@ -212,20 +210,11 @@ def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
 
 def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: list[dict], desc: str, *args) -> None:
     """Calls ``make_one(profile, model_dir, *args)`` (which caches its result under the model's config) for each
-    model whose config the store lacks: in ``profile.workers`` parallel single-thread processes (``workers.pool``)
-    when several are."""
+    model whose config the store lacks: on ``profile.workers`` processes (``dispatch.in_pool``) when several are."""
     store = store_of(profile)
     missing = list(dict.fromkeys(str(d) for d, c in zip(model_dirs, configs) if not store.has("samples", c)))
-    bar = tqdm(total=len(model_dirs), desc=desc, initial=len(model_dirs) - len(missing))
-    if profile.workers > 1 and len(missing) > 1:
-        with pool(profile.workers) as processes:
-            for _ in processes.map(make_one, [profile] * len(missing), missing, *[[a] * len(missing) for a in args]):
-                bar.update()
-    else:
-        for d in missing:
-            make_one(profile, d, *args)
-            bar.update()
-    bar.close()
+    in_pool([(make_one, profile, d, *args) for d in missing], profile.workers, desc,
+            done_already=len(model_dirs) - len(missing))
 
 
 def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "in_domain", delimiter: bool = True,
@@ -233,12 +222,43 @@ def evaluate_models(profile: Profile, model_dirs: list[Path], set_name: str = "i
     """Returns the evaluation of each model on a test set, sampling only what the cache lacks (in parallel)."""
     configs = [eval_config(profile, d, set_name, delimiter) for d in model_dirs]
     if profile.world.kind == "llm":
-        from .sampling import backend_line
-
         print(backend_line(profile.world))
     make_missing(profile, _evaluate_cached, model_dirs, configs, desc, set_name, delimiter)
     store = store_of(profile)
     return [load_eval(store.path("samples", c)) for c in configs]
+
+
+# --- cached probe records -----------------------------------------------------------------------
+
+def device_key(profile) -> dict:
+    """Returns what a cached probe adds to its key for where it ran: nothing in the toy world (always the CPU, keys as
+    before), the device in the LLM world (a CPU and a GPU run differ in their float sums)."""
+    return {} if profile.world.kind == "toy" else {"device": device_for(profile.world.families)}
+
+
+def cached_records(profile, config: dict, make_records, name: str = "records.json") -> list[dict]:
+    """Returns the records (JSON rows) built by ``make_records()``, from the probe cache when ``config`` was seen
+    before: a warm rerun of a notebook reads every probe instead of loading its model again."""
+    def make(tmp) -> None:
+        (tmp / name).write_text(json.dumps(make_records()))
+
+    path = store_of(profile).get_or_make("probe", config, make)
+    return json.loads((path / name).read_text())
+
+
+def smollm2_records(profile, config: dict, records_of) -> list[dict]:
+    """Returns ``records_of(model, tokenizer)`` of SmolLM2-135M-Instruct (float32, on the GPU where one is visible),
+    cached under ``config`` plus the model, the thread count and a GPU: a warm rerun does not load the model (~15 s
+    on 2 CPU cores)."""
+    device = device_for(llm_tasks.FAMILIES)
+
+    def make_records():
+        torch.set_num_threads(profile.threads)
+        return records_of(*llm.load_llm(device=device))
+
+    key = {**config, "model": llm.SMOLLM2_GGUF, "threads": profile.threads,
+           **({"device": device} if device == "cuda" else {})}
+    return cached_records(profile, key, make_records)
 
 
 # --- tables for notebooks -----------------------------------------------------------------------
@@ -248,10 +268,6 @@ def per_question_frame(problems: list, results: dict, k: int):
 
     ``results`` maps (arm, seed) to the ``EvalResult`` of that run on ``problems``.
     """
-    import pandas as pd
-
-    from .metrics import mg_pass_at_k_per_question, pass_at_k_per_question
-
     rows = []
     for (arm, seed), r in results.items():
         pass_k, mg_k = pass_at_k_per_question(r.sample_correct, k), mg_pass_at_k_per_question(r.sample_correct, k)
@@ -271,43 +287,9 @@ def scores(frame, arm: str, metric: str) -> np.ndarray:
     return table.sort_index().to_numpy()
 
 
-def style_examples(profile: Profile, family: str = "chain", k: int = 3, tokenizer=None):
-    """Returns a table of one training question written in every trajectory style (with and without delimiter);
-    the LLM world writes it in ``tokenizer``'s chat template."""
-    import pandas as pd
-
-    world = world_for((family,), tokenizer)
-    problem = make_problems(1, "train", seed=11, families=(family,), levels=(k,))[0]
-    rows = [{"style": s, "text": world.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text}
-            for s in world.styles_of(family)]
-    long = world.render(problem)
-    rows.append({"style": "long, no delimiter", "text": world.render(problem, toy.TrajectorySpec("long", delimiter=False)).text})
-    rows.append({"style": "long, cut after 1 step", "text": world.force_answer(long, long.steps[0]).text})
-    return pd.DataFrame(rows).set_index("style")
-
-
-def style_lengths(profile: Profile, tokenizer, n: int = 60):
-    """Returns tokens per training sequence for each style and family (``n`` questions per family)."""
-    import pandas as pd
-
-    rows = []
-    for family in profile.world.families:
-        world = world_for((family,), tokenizer)
-        for p in make_problems(n, "train", seed=0, families=(family,), levels=profile.world.train_levels):
-            for style in world.styles_of(family):
-                text = world.render(p, toy.TrajectorySpec(style)).text
-                rows.append({"family": family, "style": style,
-                             "tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
-    return pd.DataFrame(rows)
-
-
 def arm_summary(frame, metrics: list[str], order=None):
     """Returns, per arm, each metric's mean with its 95% bootstrap interval over seeds x questions (the contrasts'
     resampling, so an interval stays inside its metric's range), and the arm's seed count."""
-    import pandas as pd
-
-    from .stats import bootstrap_mean
-
     rows = {}
     for arm, group in frame.groupby("arm"):
         row = {"seeds": int(group.seed.nunique())}
@@ -321,9 +303,25 @@ def arm_summary(frame, metrics: list[str], order=None):
 
 def claims_table(claims):
     """Returns the verdicts as a table: claim, metric, arms, effect [lo, hi], seeds, questions, verdict."""
-    import pandas as pd
-
     return pd.DataFrame([{"claim": c.claim, "metric": c.metric, "contrast": f"{c.arms[0]} - {c.arms[1]}",
                           "effect": round(c.effect, 4), "ci_95": f"[{c.lo:+.3f}, {c.hi:+.3f}]",
                           "seeds": c.n_seeds, "questions": c.n_questions, "read on": c.ladder or "-",
                           "role": c.role, "verdict": c.verdict} for c in claims])
+
+
+def stability(frame, history):
+    """Returns, per arm, the spread over seeds of final accuracy / Pass@k and the variance of the reward curve.
+
+    ``frame`` is a ``per_question_frame``; ``history`` has one row per (arm, seed, step) with ``reward`` (GRPO
+    arms only). The reward-curve variance is the variance of the per-step mean reward within a run (mean over
+    seeds); its roughness is the standard deviation of step-to-step changes.
+    """
+    per_seed = frame.groupby(["arm", "seed"])[["accuracy", "pass_at_k", "mg_pass_at_k"]].mean()
+    table = per_seed.groupby(level="arm").std(ddof=1).add_suffix("_seed_sd")
+    table["seeds"] = per_seed.groupby(level="arm").size()
+    if len(history):
+        runs = history.groupby(["arm", "seed"]).reward
+        curve = runs.var(ddof=1).groupby(level="arm").mean().rename("reward_curve_var")
+        rough = runs.apply(lambda r: r.diff().std(ddof=1)).groupby(level="arm").mean().rename("reward_step_change_sd")
+        table = table.join(curve).join(rough)
+    return table

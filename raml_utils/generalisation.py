@@ -4,7 +4,7 @@ Splits (``experiment.test_set``; every question unseen in training, by a hash of
 
 - ``in_domain`` (a): the fine-tuning families on the difficulty ladder (C9 reads the rungs where the base had room);
 - ``longer`` (b): more operations than any training question (length extrapolation);
-- ``unseen_operands`` (b): the longest training difficulty, every operand in ``experiment.UNSEEN_OPERANDS``,
+- ``unseen_operands`` (b): the longest training difficulty, every operand in ``toy.UNSEEN_OPERANDS``,
   a combination no fine-tuning question has;
 - ``held_out_family`` (c): the family held out of all fine-tuning (the base saw it in pre-training), on the
   ladder's levels (C9 reads its own rungs there).
@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 
 from . import experiment, reflection, sft_then_rl
 from .base_model import base_job
 from .params import Profile
 from .results import pre_registered
+from .worlds import toy
 
 SPLITS = {
     "in_domain": "(a) within domain: unseen questions of the training families on the difficulty ladder",
@@ -74,8 +76,6 @@ def eval_profile(profile: Profile, split: str) -> Profile:
 def on_rungs(profile: Profile, frame) -> "pd.DataFrame":
     """Returns the rows of ``frame`` (with a ``split`` column) that C9 reads: each verdict split's questions on its
     contrast's rungs, every question of the other splits."""
-    import pandas as pd
-
     return pd.concat([sub[sub.k.isin(experiment.rungs(profile, VERDICT_CONTRASTS[split]))]
                       if split in VERDICT_CONTRASTS else sub for split, sub in frame.groupby("split", sort=False)])
 
@@ -87,7 +87,7 @@ def splits_of(profile: Profile) -> list[str]:
 
 def split_description(split: str) -> str:
     """Returns the one-line description of a split."""
-    lo, hi = experiment.UNSEEN_OPERANDS
+    lo, hi = toy.UNSEEN_OPERANDS
     return SPLITS[split].format(lo=lo, hi=hi)
 
 
@@ -112,7 +112,7 @@ def has_split_property(profile: Profile, split: str, problem) -> bool:
     if split == "longer":
         return problem.family in world.train_families and problem.k > max(world.train_levels)
     if split == "unseen_operands":
-        lo, hi = experiment.UNSEEN_OPERANDS
+        lo, hi = toy.UNSEEN_OPERANDS
         return (problem.family in world.train_families and problem.k == max(world.train_levels)
                 and all(lo <= v <= hi for v in problem.values))
     if split == "held_out_family":
@@ -123,8 +123,6 @@ def has_split_property(profile: Profile, split: str, problem) -> bool:
 def split_table(profile: Profile) -> "pd.DataFrame":
     """Returns one row per split: its questions, families, difficulties and operand range, how many of its
     questions fine-tuning saw, and how many fine-tuning questions share the property that defines it."""
-    import pandas as pd
-
     train = fine_tuning_questions(profile)
     seen = {p.key for p in train}
     rows = []
@@ -146,8 +144,6 @@ def split_table(profile: Profile) -> "pd.DataFrame":
 def evaluate(profile: Profile, model_dirs: dict, splits=None) -> "pd.DataFrame":
     """Returns the per-question frame (``experiment.per_question_frame``, plus a ``split`` column) of every
     (model, seed) in ``model_dirs`` on every split, sampling only what the cache lacks."""
-    import pandas as pd
-
     frames = []
     for split in splits or splits_of(profile):
         P = eval_profile(profile, split)
@@ -175,8 +171,6 @@ def contrasts_with_base(profile: Profile, frame, models, metric: str = "pass_at_
     """Returns one row per (split, model): ``model - base`` on ``metric`` with its bootstrap CI and the verdict of
     C9's pre-registered rule (``reproduced`` = beats the base), and the ``ClaimResult`` in column ``result``; the
     verdict splits are read on their rungs (``on_rungs``)."""
-    import pandas as pd
-
     rows = []
     for split, sub in on_rungs(profile, frame).groupby("split", sort=False):
         for model in models:
@@ -193,7 +187,5 @@ def contrasts_with_base(profile: Profile, frame, models, metric: str = "pass_at_
 
 def split_summary(frame, metrics, order) -> "pd.DataFrame":
     """Returns ``experiment.arm_summary`` per split (mean over seeds, 95% t-interval), with a ``split`` column."""
-    import pandas as pd
-
     return pd.concat([experiment.arm_summary(sub, metrics, order=order).reset_index().assign(split=split)
                       for split, sub in frame.groupby("split", sort=False)], ignore_index=True)

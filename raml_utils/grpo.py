@@ -6,8 +6,7 @@ chosen rollouts of each group (the paper's ``gen_mask``, claim C6): ``support_n`
 trajectories inform the update, while the loss stays a mean over the selected tokens (TRL ``loss_type=
 "bnpo"``), so the step size does not shrink with ``support_n``.
 
-Reward (the paper's): 1 correct answer in the right format, 0 wrong answer in the right format,
--0.5 correct answer in a bad format, -1 wrong answer in a bad format (see ``paper_reward``).
+Reward: the paper's (``rewards.py``).
 
 ``GRPOJob`` is to GRPO what ``training.TrainJob`` is to SFT: a picklable description of a run, starting
 from the model of another job, whose hash is the trained model's cache key.
@@ -17,85 +16,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import pandas as pd
+import torch
+from transformers import PrinterCallback, TrainerCallback
+from transformers.utils import logging as hf_logging
 
-from .cache import Store
-from .params import GRPOParams, Profile
-from .training import TrainJob, run_job, run_jobs, run_missing_in_pool
-from .worlds import ToyWorld, World, make_problems, toy
-
-CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT = 1.0, 0.0, -0.5, -1.0
-
-
-# --- reward ---------------------------------------------------------------------------------------
-
-def world_reward(world: World, completion: str, problem, delimiter: bool = True) -> float:
-    """Returns the paper's reward (1, 0, -0.5 or -1) of ``completion`` for ``problem`` in ``world``.
-
-    Right format means the world's strict parser accepts the completion (toy: one ``</think>`` right before the
-    single ``<ans>``, two digits, ``<eos>``; LLM: one final ``\\boxed{}`` after the delimiter, then EOS); a bad format
-    is any other completion, its answer recovered by ``world.recovered_answer`` (e.g. a missing delimiter, no EOS at
-    the length limit, two answers).
-    """
-    well_formed = world.parse_completion(completion, delimiter)
-    if well_formed is not None:
-        return CORRECT if world.is_correct(problem, well_formed) else WRONG
-    return CORRECT_BAD_FORMAT if world.is_correct(problem, world.recovered_answer(completion)) else WRONG_BAD_FORMAT
-
-
-def paper_reward(completion: str, problem: toy.Problem, delimiter: bool = True) -> float:
-    """Returns the paper's reward (1, 0, -0.5 or -1) of a completion of a toy ``problem``."""
-    return world_reward(ToyWorld(), completion, problem, delimiter)
-
-
-class PaperReward:
-    """TRL reward function: decodes each rollout with its special tokens (TRL's text drops them) and scores it
-    against its question (the dataset's ``question`` column indexes ``problems``)."""
-
-    __name__ = "paper_reward"  # TRL logs rewards under the function's name
-
-    def __init__(self, tokenizer, world: World, problems: list, delimiter: bool = True):
-        self.tokenizer, self.world, self.problems, self.delimiter = tokenizer, world, problems, delimiter
-
-    def __call__(self, prompts, completions, completion_ids, question, **kwargs) -> list[float]:
-        texts = [self.tokenizer.decode(ids, skip_special_tokens=False) for ids in completion_ids]
-        return [world_reward(self.world, t, self.problems[q], self.delimiter) for t, q in zip(texts, question)]
-
-
-class AnswerAccuracy(PaperReward):
-    """TRL reward function with weight 0 (``grpo_config``): logs the share of rollouts whose answer is correct
-    in the right format (reward 1), as evaluation counts accuracy, without touching the advantages."""
-
-    __name__ = "accuracy"
-
-    def __call__(self, *args, **kwargs) -> list[float]:
-        return [float(r == 1.0) for r in super().__call__(*args, **kwargs)]
-
-
-def reward_examples(world: World, problem) -> "pd.DataFrame":
-    """Returns the paper's reward of four completions of one question (the right answer or a wrong one, well formed
-    or cut off before the end token, as at the length limit), as the GRPO runs score their rollouts."""
-    import dataclasses
-
-    import pandas as pd
-
-    right = world.render(problem)
-    last = right.answer[-1]
-    wrong = dataclasses.replace(right, answer=right.answer[:-1] + (str((int(last) + 1) % 10) if last.isdigit() else "1"))
-    rows = []
-    for answer, rendered in (("right", right), ("wrong", wrong)):
-        for form, completion in (("well formed", rendered.completion),
-                                 ("no end token", rendered.completion.removesuffix(rendered.end))):
-            rows.append({"answer": answer, "format": form, "completion": completion,
-                         "reward": world_reward(world, completion, problem)})
-    return pd.DataFrame(rows)
-
+from .devices import device_for, explain_oom
+from .evaluation import world_of_problems
+from .models import load_model, save_model
+from .params import GRPOParams
+from .rewards import CORRECT, CORRECT_BAD_FORMAT, WRONG, WRONG_BAD_FORMAT, AnswerAccuracy, PaperReward
+from .sampling import decode
+from .sft import per_device_batch, processes
+from .training import TrainJob
+from .worlds import World, make_problems
 
 # --- the support-set mask ------------------------------------------------------------------------
 
@@ -104,8 +44,6 @@ def support_indices(n_groups: int, group_size: int, support_n: int, generator) -
 
     Rows ``g * group_size ... (g + 1) * group_size - 1`` form group ``g`` (TRL's layout).
     """
-    import torch
-
     if not 1 <= support_n <= group_size:
         raise ValueError(f"support_n={support_n} must lie in 1..group_size={group_size}")
     picks = [g * group_size + torch.randperm(group_size, generator=generator)[:support_n].sort().values
@@ -118,9 +56,6 @@ def support_mask_example(group_size: int, support_n: int, seed: int = 0) -> "pd.
     the paper's reward, in turn), its advantage normalised over the **whole** group (as TRL's ``scale_rewards=
     "group"``: minus the group mean, over its standard deviation + 1e-4), and whether the policy loss takes it
     (``support_n`` rollouts drawn by ``support_indices``)."""
-    import pandas as pd
-    import torch
-
     rewards = torch.tensor([(CORRECT, WRONG, CORRECT_BAD_FORMAT, WRONG_BAD_FORMAT)[i % 4] for i in range(group_size)])
     advantages = (rewards - rewards.mean()) / (rewards.std() + 1e-4)
     kept = set(support_indices(1, group_size, support_n, torch.Generator().manual_seed(seed)).tolist())
@@ -132,10 +67,6 @@ def rollouts(model, prompt_ids: list[list[int]], pad_id: int, eos_ids: list[int]
              temperature: float, generator) -> list[list[int]]:
     """Returns one sampled completion (token ids, up to and including its first EOS) per prompt: the GRPO rollouts,
     by ``sampling.decode`` with the model in eval mode (no dropout while sampling), restored to training after."""
-    import torch
-
-    from .sampling import decode
-
     width = max(len(ids) for ids in prompt_ids)
     ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompt_ids], device=model.device)
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=model.device)
@@ -150,7 +81,6 @@ def rollouts(model, prompt_ids: list[list[int]], pad_id: int, eos_ids: list[int]
 
 def _select_rows(batch: dict, keep) -> dict:
     """Returns the generation batch restricted to rows ``keep``, its completion padding trimmed."""
-    import torch
 
     n_rows = batch["completion_ids"].shape[0]
     out = {}
@@ -180,7 +110,6 @@ def _grpo_trainer_class():
         """
 
         def __init__(self, *args, support_n: int, support_seed: int, **kwargs):
-            import torch
 
             super().__init__(*args, **kwargs)
             self.support_n = support_n
@@ -218,8 +147,6 @@ def _grpo_trainer_class():
 def per_device_group_batch(params: GRPOParams) -> int:
     """Returns each process's rollouts per step: whole groups only (the support-set mask and the group advantages are
     computed per process), or fails saying what to change."""
-    from .sft import per_device_batch, processes
-
     per_device = per_device_batch(params.prompts_per_step * params.group_size)
     if per_device % params.group_size:
         raise ValueError(f"{processes()} processes would split GRPO groups of {params.group_size} rollouts: make "
@@ -283,14 +210,10 @@ def make_trainer(model, tokenizer, problems: list, params: GRPOParams, seed: int
     ``reward_funcs`` defaults to the paper's reward, plus the answer accuracy at weight 0 (logged only).
     """
     import datasets
-    from transformers import PrinterCallback
-    from transformers.utils import logging as hf_logging
-
     hf_logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    from .evaluation import world_of_problems
 
     world = world_of_problems(problems, tokenizer)
     rewards = reward_funcs or [PaperReward(tokenizer, world, problems, delimiter),
@@ -320,9 +243,6 @@ def weight_change_callback():
 
     AdamW moves every weight by about the learning rate per step whatever the gradient's size, so this (not the
     gradient norm) is what shows a learning rate too large for RL."""
-    import torch
-    from transformers import TrainerCallback
-
     class WeightChange(TrainerCallback):
         def __init__(self):
             self.start, self.by_step = None, {}
@@ -394,150 +314,12 @@ class GRPOJob:
     monitor: int = 2  # what its history logs (part of the key): 2 adds truncation, entropy and weight change
 
 
-def run_any(job: "TrainJob | GRPOJob", store: Store) -> Path:
-    """Returns the model directory of an SFT or GRPO job, training it (and its parents) if missing."""
-    return run_grpo_job(job, store) if isinstance(job, GRPOJob) else run_job(job, store)
-
-
-def run_grpo_job(job: GRPOJob, store: Store) -> Path:
-    """Returns the directory of the job's trained model (with ``history.json``), training it if missing."""
-    import torch
-
-    from .devices import device_for, explain_oom
-    from .models import load_model, save_model
-
-    start = run_any(job.init, store)
-    if store.has("model", job):
-        return store.path("model", job)
+def make_grpo_model(job: GRPOJob, start: Path, tmp: Path) -> None:
+    """Trains ``job`` from the model in ``start`` and saves it, with ``history.json``, in ``tmp`` (``dispatch``)."""
     torch.set_num_threads(job.threads)
-
-    def make(tmp: Path) -> None:
-        model, tokenizer = load_model(start, device=device_for(job.data.families))
-        with explain_oom():
-            model, history = train_grpo(model, tokenizer, job.data.problems(), job.grpo, job.seed, job.support_n,
-                                        job.data.delimiter)
-        save_model(model, tokenizer, tmp)
-        (tmp / "history.json").write_text(json.dumps(history))
-
-    return store.get_or_make("model", job, make)
-
-
-def run_grpo_jobs(jobs: list[GRPOJob], store: Store, workers: int = 1, desc: str = "GRPO") -> list[Path]:
-    """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
-
-    Starting points are made first (SFT parents through ``training.run_jobs``, in parallel too).
-    """
-    sft_parents = list(dict.fromkeys(j.init for j in jobs if isinstance(j.init, TrainJob)))
-    run_jobs(sft_parents, store, workers=workers, desc="starting points")
-    for parent in dict.fromkeys(j.init for j in jobs if isinstance(j.init, GRPOJob)):
-        run_grpo_job(parent, store)
-    return run_missing_in_pool(run_grpo_job, jobs, store, workers, desc)
-
-
-def grpo_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None,
-             **data) -> GRPOJob:
-    """Returns the job of a GRPO arm on the profile's fine-tuning questions, from ``init`` (default: the base).
-
-    ``data`` overrides fields of ``GRPOData`` (e.g. ``levels``, ``n_questions``).
-    """
-    import dataclasses
-
-    from .base_model import base_job
-
-    world = profile.world
-    recipe = GRPOData(families=world.train_families, levels=world.train_levels, n_questions=profile.sft_questions,
-                      test_fraction=world.test_fraction)
-    return GRPOJob(dataclasses.replace(recipe, **data), profile.grpo, support_n, seed,
-                   init=init or base_job(profile), threads=1)
-
-
-def train(profile: Profile, jobs: list[GRPOJob], desc: str = "GRPO") -> list[Path]:
-    """Returns the model directories of GRPO ``jobs``, training the missing ones on ``profile.workers`` processes (or,
-    with ``profile.gpus`` above 1, each one over that many GPUs)."""
-    if profile.gpus > 1:
-        from .experiment import launch_each
-
-        return launch_each(profile, jobs, desc)
-    return run_grpo_jobs(jobs, Store(profile.cache_dir), workers=profile.workers, desc=desc)
-
-
-# --- the support-set experiment (C6) -------------------------------------------------------------
-
-def support_set_arms(profile: Profile) -> dict[str, tuple[str, int]]:
-    """Returns the arms of the support-set experiment: name -> (method, support-set size)."""
-    sizes = profile.support_set
-    return {**{f"sft_{s}": ("SFT", s) for s in sizes.sft_sizes}, **{f"grpo_{n}": ("GRPO", n) for n in sizes.grpo_sizes}}
-
-
-def support_families(profile: Profile) -> tuple[str, ...]:
-    """Returns the fine-tuning families whose questions have several valid trajectories: every toy family; in the
-    LLM world, all but gsm_symbolic (its worked solutions come in one order)."""
-    return tuple(f for f in profile.world.train_families if f != "gsm_symbolic")
-
-
-def sft_support_job(profile: Profile, size: int, seed: int) -> TrainJob:
-    """Returns the SFT arm with ``size`` distinct trajectories per question, filled to max(sft_sizes) per question."""
-    import dataclasses
-
-    from .experiment import sft_job
-    from .training import SupportSetData
-
-    spec = profile.support_set
-    job = sft_job(profile, spec.style, seed, levels=spec.levels, n_questions=spec.n_questions, orders_per_question=size,
-                  families=support_families(profile))
-    fields = {f.name: getattr(job.data, f.name) for f in dataclasses.fields(job.data)}
-    return dataclasses.replace(job, data=SupportSetData(**fields, sequences_per_question=max(spec.sft_sizes)),
-                               train=dataclasses.replace(job.train, steps=spec.sft_steps))
-
-
-def support_set_example(profile: Profile, tokenizer, seed: int) -> dict[str, list[str]]:
-    """Returns, per SFT arm (``sft_1``, ...), the trajectories its training set writes for the experiment's first
-    question, in training order: every arm the same number of sequences, each its own number of distinct ones."""
-    from .worlds import world_for
-
-    out = {}
-    for size in profile.support_set.sft_sizes:
-        data = sft_support_job(profile, size, seed).data
-        prompt = world_for(data.families, tokenizer).prompt(data.problems()[0])
-        out[f"sft_{size}"] = [e.trajectory for e in data.examples(tokenizer) if e.prompt == prompt]
-    return out
-
-
-def grpo_support_job(profile: Profile, support_n: int, seed: int, init: "TrainJob | GRPOJob | None" = None) -> GRPOJob:
-    """Returns the GRPO arm whose loss takes ``support_n`` rollouts per group, on questions of the fine-tuning families
-    at ``support_set.grpo_levels`` (default: the training levels)."""
-    spec = profile.support_set
-    return grpo_job(profile, support_n, seed, init=init, levels=spec.grpo_levels or profile.world.train_levels,
-                    n_questions=spec.n_questions, families=support_families(profile))
-
-
-def support_set_eval_profile(profile: Profile) -> Profile:
-    """Returns the profile whose ``in_domain`` test set is the experiment's: the profile's difficulty ladder (without
-    one, the SFT arms' levels, as the first study had) over the families with several valid trajectories (toy: every
-    fine-tuning family; LLM: all but gsm_symbolic)."""
-    import dataclasses
-
-    world = profile.world
-    if not profile.ladder.levels:
-        world = dataclasses.replace(world, train_levels=profile.support_set.levels)
-    if world.kind == "llm":
-        world = dataclasses.replace(world, families=support_families(profile) + world.held_out_families)
-    return dataclasses.replace(profile, world=world)
-
-
-def stability(frame, history):
-    """Returns, per arm, the spread over seeds of final accuracy / Pass@k and the variance of the reward curve.
-
-    ``frame`` is a ``per_question_frame``; ``history`` has one row per (arm, seed, step) with ``reward`` (GRPO
-    arms only). The reward-curve variance is the variance of the per-step mean reward within a run (mean over
-    seeds); its roughness is the standard deviation of step-to-step changes.
-    """
-    per_seed = frame.groupby(["arm", "seed"])[["accuracy", "pass_at_k", "mg_pass_at_k"]].mean()
-    table = per_seed.groupby(level="arm").std(ddof=1).add_suffix("_seed_sd")
-    table["seeds"] = per_seed.groupby(level="arm").size()
-    if len(history):
-        runs = history.groupby(["arm", "seed"]).reward
-        curve = runs.var(ddof=1).groupby(level="arm").mean().rename("reward_curve_var")
-        rough = runs.apply(lambda r: r.diff().std(ddof=1)).groupby(level="arm").mean().rename("reward_step_change_sd")
-        table = table.join(curve).join(rough)
-    return table
+    model, tokenizer = load_model(start, device=device_for(job.data.families))
+    with explain_oom():
+        model, history = train_grpo(model, tokenizer, job.data.problems(), job.grpo, job.seed, job.support_n,
+                                    job.data.delimiter)
+    save_model(model, tokenizer, tmp)
+    (tmp / "history.json").write_text(json.dumps(history))

@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from .probe import ProbeInput, cached_records, inner_loop_curve, on_grid, rendered_probe_input
+from .experiment import cached_records, load_run_model, sft_job, test_set
+from .probe import ProbeInput, inner_loop_curve, on_grid, rendered_probe_input
+from .stats import bootstrap_mean
 from .training import SFTData, TrainJob
 from .worlds import toy, world_for
 
@@ -67,8 +70,6 @@ def applies(profile) -> bool:
 def shape_job(profile, seed: int) -> TrainJob:
     """Returns the job of the model both kinds of trajectory are probed on: notebook 02's long arm with its
     ``carry_list`` questions written in the column style half the time."""
-    from .experiment import sft_job
-
     job = sft_job(profile, "long", seed)
     fields = {f.name: getattr(job.data, f.name) for f in dataclasses.fields(job.data)}
     return dataclasses.replace(job, data=ColumnMixData(**fields, column_share=0.5))
@@ -77,8 +78,6 @@ def shape_job(profile, seed: int) -> TrainJob:
 def shape_problems(profile) -> list:
     """Returns the probed questions: unseen ``carry_list`` questions at the training levels (the first
     ``pseudo_gradient.n_questions``)."""
-    from .experiment import test_set
-
     problems = [p for p in test_set(profile, "in_domain") if p.family == "carry_list"
                 and p.k in profile.world.train_levels]
     return problems[:profile.pseudo_gradient.n_questions]
@@ -134,18 +133,12 @@ def shape_rows(model, tokenizer, problems: list, params) -> list[dict]:
 def shape_frame(profile, model_dir, seed: int, problems: list):
     """Returns the shape rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached in the
     probe store."""
-    import pandas as pd
-    import torch
-
-    from .models import load_model
-
     params = profile.pseudo_gradient
     config = {"what": "c1_shape", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               "fall_threshold": params.fall_threshold, "curve_points": params.curve_points}
 
     def make_rows():
-        torch.set_num_threads(profile.threads)
-        model, tokenizer = load_model(Path(model_dir))
+        model, tokenizer = load_run_model(profile, model_dir, "probe")
         return shape_rows(model, tokenizer, problems, params)
 
     return pd.DataFrame(cached_records(profile, config, make_rows, name="rows.json")).assign(seed=seed)
@@ -165,10 +158,6 @@ def shape_scores(frame) -> tuple[np.ndarray, np.ndarray, int]:
 def kind_table(frame) -> "pd.DataFrame":
     """Returns per kind: trajectories, tokens, pre_write_share (mean and bootstrap CI over seeds x questions), each
     digit's share and where each digit is written (as a fraction of the trajectory)."""
-    import pandas as pd
-
-    from .stats import bootstrap_mean
-
     rows = []
     for kind, g in frame.groupby("kind", sort=False):
         grid = g.pivot_table(index="seed", columns="question", values="pre_write_share", aggfunc="mean")

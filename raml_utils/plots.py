@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "nbagg")) else None
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from .stats import bootstrap_mean
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -42,8 +46,6 @@ def metric_vs_length(df: pd.DataFrame, metrics: list[str], length: str = "mean_t
     """Per arm: each metric against mean generated trajectory length; mean over seeds with 95% bootstrap intervals
     over seeds (both axes; inside the metric's range), and each seed as a faint dot. ``df`` has one row per (arm,
     seed); ``order`` fixes the colours."""
-    from .stats import bootstrap_mean
-
     def mean_ci(values):
         return bootstrap_mean(values.to_numpy()[:, None])  # (seeds, 1): the spread over seeds
 
@@ -119,8 +121,6 @@ def inner_loop_curves(frame: pd.DataFrame, title: str, ax=None):
 
     ``frame`` has one row per trajectory with ``arm`` and ``curve`` (values on an even grid of [0, 1]).
     """
-    import numpy as np
-
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -142,8 +142,6 @@ def digit_curves(frame: pd.DataFrame, title: str):
     95% band over trajectories, with a dashed line where the digit is first written (mean position). ``frame``: one
     row per trajectory with ``kind``, ``tens_curve``, ``units_curve`` (on an even grid of [0, 1]) and
     ``tens_written_at`` / ``units_written_at`` (fractions of the trajectory)."""
-    import numpy as np
-
     kinds = list(dict.fromkeys(frame.kind))
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds), 3.8), sharey=True, squeeze=False)
     for ax, kind in zip(axes[0], kinds):
@@ -254,8 +252,6 @@ def heatmap_ci(mean: pd.DataFrame, lo: pd.DataFrame, hi: pd.DataFrame, title: st
     """Heat map of ``mean`` (rows x columns), each cell annotated with its value and its 95% CI [lo, hi] (value only
     where the CI is undefined). ``center`` (e.g. 0 for differences) gives a diverging palette centred there;
     otherwise the scale is 0..1."""
-    import numpy as np
-
     labels = np.empty(mean.shape, dtype=object)
     for i in range(mean.shape[0]):
         for j in range(mean.shape[1]):
@@ -288,8 +284,6 @@ def relative_change_by_class(tokens: pd.DataFrame, title: str, ax=None):
     ``tokens``: one row per token with ``token_class`` and ``relative_change``; undefined (NaN) changes are left
     out, and changes below 1e-6 are drawn at 1e-6 (a log axis has no 0). The means are of the unclipped values.
     """
-    import numpy as np
-
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -311,8 +305,6 @@ def relative_change_by_class(tokens: pd.DataFrame, title: str, ax=None):
 def curve_with_tokens(curve, tokens: list[str], classes: list[str], relative: list[float], title: str):
     """One trajectory token by token: L-hat after each prefix (top) and the relative change each token makes
     (bottom, log scale), every token's text on the x axis, reflection tokens marked in red."""
-    import numpy as np
-
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, 0.12 * len(tokens)), 5), sharex=True)
     x = np.arange(len(tokens))
     top.plot(np.arange(-1, len(tokens)), curve, "-o", ms=2.5, lw=1)  # L_0 (no token read) sits at x = -1
@@ -342,8 +334,6 @@ def claim_intervals(records: list[dict], colours: dict[str, str]):
     ``metric``, ``effect``, ``lo``, ``hi``, ``margin`` and ``direction`` (+1: the paper expects a > b). Lines
     without a measurement show their verdict as text. Each panel keeps its metric's units.
     """
-    import math
-
     fig, axes = plt.subplots(len(records), 1, figsize=(9, 0.62 * len(records) + 0.9), squeeze=False)
     for ax, r in zip(axes[:, 0], records):
         colour = colours.get(r["verdict"], "black")

@@ -19,10 +19,16 @@ become a ``ProbeInput`` of token ids, so the probe itself knows nothing about fo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from transformers import DynamicCache
+
+from .evaluation import world_of_problems
+from .sampling import generate
+from .worlds import llm, make_problems, toy
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,6 @@ def _ids(tokenizer, text: str) -> tuple[int, ...]:
 
 def step_terminator(world) -> str:
     """Returns the text that ends every step of ``world``'s rendered trajectories (read off its renderings)."""
-    from .worlds import make_problems, toy
-
     families = toy.FAMILIES if world.kind == "toy" else ("chain_sum", "leg_counting")
     problems = make_problems(6, "train", seed=0, families=families, levels=(3,))
     ends = {s[-1] for p in problems for s in world.render(p, toy.TrajectorySpec("long")).steps}
@@ -72,8 +76,6 @@ def rendered_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = No
     """Returns the ``ProbeInput`` of a rendered question (either world); ``steps`` overrides its step split (free
     text). ``mark_answer`` sets ``answer_first_at``: the trajectory tokens before the answer is first written in it
     as a number of its own (the LLM world's copying check)."""
-    import re
-
     steps = rendered.steps if steps is None else steps
     if "".join(steps) != rendered.trajectory:
         raise ValueError("the steps do not make up the trajectory")
@@ -94,6 +96,21 @@ def rendered_probe_input(tokenizer, rendered, steps: tuple[str, ...] | None = No
 
 
 # --- the two probes ------------------------------------------------------------------------------
+
+
+def solution_probe_input(tokenizer, problem, solution: str) -> ProbeInput:
+    """Returns the ``ProbeInput`` of ``solution`` as the trajectory of ``problem``, scored on the true answer.
+
+    ``answer_first_at`` marks where the solution first writes its own final stated number (the true
+    answer for a correct solution, the wrong one for a corrupted solution): the probe's drop before that
+    point is what the trajectory does before the model can copy the answer.
+    """
+    enc = tokenizer(solution, add_special_tokens=False, return_offsets_mapping=True)
+    first_char = llm.first_statement_of_answer(solution)
+    first_at = None if first_char is None else sum(1 for _, end in enc["offset_mapping"] if end <= first_char)
+    ids = lambda text: tuple(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return ProbeInput(ids(llm.chat_prompt(tokenizer, problem.question)), tuple(enc["input_ids"]), ids(llm.ANSWER_SUFFIX),
+                      ids(problem.answer), step_ends=(len(enc["input_ids"]),), answer_first_at=first_at)
 
 
 def _answer_nll(model, hidden: torch.Tensor, answer: torch.Tensor, per_token: bool = False) -> torch.Tensor:
@@ -135,8 +152,6 @@ def inner_loop_curve(model, item: ProbeInput, cuts=None, max_block_tokens: int =
     each block attends to its own prefix and causally to itself, never to other blocks.
     ``max_block_tokens`` bounds the packed tokens per forward pass (memory: the mask is chunk x total).
     """
-    from transformers import DynamicCache
-
     cuts = _cuts(item, cuts)
     if not item.suffix:  # the first answer token would be predicted by a different prefix for every cut
         raise ValueError("the shared-prefix probe needs a non-empty answer suffix")
@@ -201,33 +216,11 @@ def on_grid(curve: np.ndarray, n_points: int) -> np.ndarray:
     return np.interp(grid, x, curve) if len(curve) > 1 else np.full(n_points, curve[0])
 
 
-# --- C1: every arm of one trained model, cached ------------------------------------------------------
-
-ARMS = ("correct", "corrupted", "sampled_correct", "sampled_incorrect")
-
-
-def corrupted_spec(problem, rng, max_delta: int):
-    """Returns a ``TrajectorySpec`` that misreads one operand (never the last step's) by 1..max_delta, carried
-    forward (the LLM world's gsm solutions: the first computed result, see ``llm_tasks.solution_steps``)."""
-    from .worlds import toy
-
-    return toy.TrajectorySpec("long", misread=(rng.randrange(max(1, problem.k - 1)), rng.randint(1, max_delta)))
-
-
-def _record(arm: str, question: int, sample: int, item: ProbeInput, curve: np.ndarray, params) -> dict:
-    return {"arm": arm, "question": question, "sample": sample, **curve_summary(curve, item, params.fall_threshold),
-            "curve": on_grid(curve, params.curve_points).tolist()}
-
-
 def sampled_items(model, tokenizer, problems, n_samples: int, eval_params, seed: int, delimiter: bool = True):
     """Yields ``(question, sample, completion, item)`` for ``n_samples`` of the model's own completions of each
     problem (at ``eval_params.temperature``): ``item`` probes the sampled trajectory, cut into its steps, with
     the true answer forced after it in the model's format (``</think>`` and the answer marker, or the marker
     alone without delimiter)."""
-    from .evaluation import world_of_problems
-    from .sampling import generate
-    from .worlds import toy
-
     world = world_of_problems(problems, tokenizer)
     terminator = step_terminator(world)
     reference = [world.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
@@ -239,149 +232,3 @@ def sampled_items(model, tokenizer, problems, n_samples: int, eval_params, seed:
             trajectory = world.trajectory_of(completion)
             yield q, s, completion, rendered_probe_input(tokenizer, world.force_answer(r, trajectory),
                                                          split_steps(trajectory, terminator), world.kind == "llm")
-
-
-def c1_rows(model, tokenizer, problems, params, eval_params, seed: int) -> list[dict]:
-    """Returns one row per probed trajectory of ``model``: the four C1 arms on ``problems`` (either world).
-
-    ``correct``: the long-style reference trajectory; ``corrupted``: the same with one operand misread
-    and the error carried forward (``corrupted_spec``); ``sampled_*``: the model's own samples at
-    temperature ``eval_params.temperature``, split by whether the answer is right (and, for correct ones,
-    every step too). Every curve scores the true answer.
-    """
-    import random
-
-    from .evaluation import world_of_problems
-    from .worlds import toy
-
-    world = world_of_problems(problems, tokenizer)
-    rng = random.Random(f"corrupt:{seed}")
-    rows = []
-    for q, p in enumerate(problems):
-        max_delta = min(params.corrupt_max_delta, world.max_step_error)  # LLM world: a count off by 1..9
-        for arm, spec in (("correct", toy.TrajectorySpec("long")), ("corrupted", corrupted_spec(p, rng, max_delta))):
-            try:
-                rendered = world.render(p, spec)
-            except ValueError:  # a gsm solution that cannot be corrupted consistently: no corrupted arm for it
-                continue
-            item = rendered_probe_input(tokenizer, rendered, mark_answer=world.kind == "llm")
-            rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
-    for q, s, completion, item in sampled_items(model, tokenizer, problems, params.n_samples, eval_params, seed):
-        p = problems[q]
-        if not item.trajectory:
-            continue
-        right = world.is_correct(p, world.parse_completion(completion))
-        arm = "sampled_correct" if right and world.trajectory_is_correct(p, world.trajectory_of(completion)) else \
-            "sampled_incorrect" if not right else None
-        if arm is None:  # right answer after a wrong trajectory: neither arm
-            continue
-        rows.append(_record(arm, q, s, item, inner_loop_curve(model, item), params))
-    return rows
-
-
-def device_key(profile) -> dict:
-    """Returns what a cached probe adds to its key for where it ran: nothing in the toy world (always the CPU, keys as
-    before), the device in the LLM world (a CPU and a GPU run differ in their float sums)."""
-    from .devices import device_for
-
-    return {} if profile.world.kind == "toy" else {"device": device_for(profile.world.families)}
-
-
-def cached_records(profile, config: dict, make_records, name: str = "records.json") -> list[dict]:
-    """Returns the records (JSON rows) built by ``make_records()``, from the probe cache when ``config`` was seen
-    before: a warm rerun of a notebook reads every probe instead of loading its model again."""
-    import json
-
-    from .experiment import store_of
-
-    def make(tmp) -> None:
-        (tmp / name).write_text(json.dumps(make_records()))
-
-    path = store_of(profile).get_or_make("probe", config, make)
-    return json.loads((path / name).read_text())
-
-
-def c1_frame(profile, model_dir, seed: int, problems):
-    """Returns the C1 rows of the model in ``model_dir`` (trained with ``seed``) as a DataFrame, cached."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from .devices import device_for
-    from .models import load_model
-
-    params = profile.pseudo_gradient
-    config = {"model": Path(model_dir).name, "problems": [p.key for p in problems], "params": params,
-              "eval": profile.eval, "seed": seed, "what": f"{profile.world.kind}_c1", **device_key(profile)}
-
-    def make_rows():
-        torch.set_num_threads(profile.threads)
-        model, tokenizer = load_model(Path(model_dir), device_for(profile.world.families))  # float32, as every probe
-        return c1_rows(model, tokenizer, problems, params, profile.eval, seed)
-
-    return pd.DataFrame(cached_records(profile, config, make_rows, name="rows.json")).assign(seed=seed)
-
-
-def smollm2_records(profile, config: dict, records_of) -> list[dict]:
-    """Returns ``records_of(model, tokenizer)`` of SmolLM2-135M-Instruct (float32, on the GPU where one is visible),
-    cached under ``config`` plus the model, the thread count and a GPU: a warm rerun does not load the model (~15 s
-    on 2 CPU cores)."""
-    from .devices import device_for
-    from .worlds import llm, llm_tasks
-
-    device = device_for(llm_tasks.FAMILIES)
-
-    def make_records():
-        torch.set_num_threads(profile.threads)
-        return records_of(*llm.load_llm(device=device))
-
-    key = {**config, "model": llm.SMOLLM2_GGUF, "threads": profile.threads,
-           **({"device": device} if device == "cuda" else {})}
-    return cached_records(profile, key, make_records)
-
-
-def llm_c1_frame(profile, pairs):
-    """Returns the C1 rows of SmolLM2-135M-Instruct on ``pairs`` (``llm.probe_problems``: a worked solution and its
-    corrupted copy each) as a DataFrame, cached."""
-    import pandas as pd
-
-    config = {"what": "llm_c1", "solutions": [[p.solution, c] for p, c in pairs], "params": profile.pseudo_gradient}
-    rows = smollm2_records(profile, config, lambda model, tokenizer: llm_probe_rows(model, tokenizer, pairs,
-                                                                                    profile.pseudo_gradient))
-    return pd.DataFrame(rows).assign(seed=0)
-
-
-def arm_table(frame) -> "pd.DataFrame":
-    """Returns per arm: trajectories, mean drop with a 95% bootstrap interval over seeds x questions, share falling,
-    shape of the fall."""
-    import pandas as pd
-
-    from .stats import bootstrap_mean
-
-    rows = []
-    for arm, g in frame.groupby("arm", sort=False):
-        grid = g.pivot_table(index="seed", columns="question", values="lhat_drop", aggfunc="mean")
-        if grid.isna().to_numpy().any():  # seeds probed different questions (their own samples): resample seeds
-            grid = g.groupby("seed")[["lhat_drop"]].mean()
-        mean, lo, hi = bootstrap_mean(grid.to_numpy())  # (seeds, questions) or (seeds, 1)
-        rows.append({"arm": arm, "trajectories": len(g), "lhat_start": g.lhat_start.mean(), "lhat_end": g.lhat_end.mean(),
-                     "lhat_drop": mean, "drop_lo": lo, "drop_hi": hi, "share_falling": g.falls.mean(),
-                     "share_of_drop_before_last_step": g.share_before_last_step.mean(),
-                     "peak_above_start": g.peak_above_start.mean()})
-    return pd.DataFrame(rows).set_index("arm")
-
-
-def llm_probe_rows(model, tokenizer, pairs, params) -> list[dict]:
-    """Returns one row per (problem, arm) of the LLM probe: the worked solution and its corrupted copy.
-
-    Both curves score the true answer; ``pre_answer_drop`` is the fall before the solution first writes
-    its own final number, where copying cannot explain it.
-    """
-    from .worlds import llm
-
-    rows = []
-    for q, (problem, corrupted) in enumerate(pairs):
-        for arm, solution in (("correct", problem.solution), ("corrupted", corrupted)):
-            item = llm.probe_input(tokenizer, problem, solution)
-            rows.append(_record(arm, q, 0, item, inner_loop_curve(model, item), params))
-    return rows

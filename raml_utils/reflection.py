@@ -19,10 +19,13 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import experiment, probe
+from .evaluation import world_of_problems
+from .stats import bootstrap_paired_diff
 from .training import TrainJob
-from .worlds import toy
+from .worlds import llm, llm_tasks, toy
 
 ARMS = ("long", "reflection", "no_delimiter")
 ARM_DELIMITER = {"long": True, "reflection": True, "no_delimiter": False}  # the format each arm was trained in
@@ -82,8 +85,6 @@ def token_frame(records: list[dict], min_lhat: float):
 
     ``records`` hold one probed trajectory each (``curve``, ``tokens``, ``classes`` and identifying fields).
     """
-    import pandas as pd
-
     rows = []
     for r in records:
         ids = {k: v for k, v in r.items() if k not in ("curve", "tokens", "classes")}
@@ -99,8 +100,6 @@ def trajectory_means(tokens, keys: list[str]):
 
     Columns ``all_tokens``, ``reflection``, ``marker``, ``other`` (NaN where a trajectory has no defined value).
     """
-    import pandas as pd
-
     overall = tokens.groupby(keys)["relative_change"].mean().rename("all_tokens")
     by_class = tokens.groupby(keys + ["token_class"])["relative_change"].mean().unstack("token_class")
     table = pd.concat([overall, by_class.reindex(columns=list(CLASSES))], axis=1)
@@ -109,8 +108,6 @@ def trajectory_means(tokens, keys: list[str]):
 
 def class_summary(tokens):
     """Returns per token class (and all tokens): tokens, how many are undefined, mean, median, 90th percentile."""
-    import pandas as pd
-
     rows = []
     for name, g in [("all_tokens", tokens), *[(c, tokens[tokens.token_class == c]) for c in CLASSES]]:
         rel = g.relative_change.dropna()
@@ -145,8 +142,6 @@ def paired_grid(table, a: str, b: str, seed_col: str = "seed", question_col: str
 
 def bootstrap_mean(scores) -> dict:
     """Returns dict(effect, lo, hi, ...): the mean of (seeds, questions) ``scores`` and its bootstrap 95% CI."""
-    from .stats import bootstrap_paired_diff
-
     scores = np.asarray(scores, dtype=float)
     return bootstrap_paired_diff(scores, np.zeros_like(scores))  # the paired difference with 0 is the score itself
 
@@ -171,7 +166,6 @@ def _tokens_and_reflections(tokenizer, world, trajectory: str, item) -> tuple[li
     if world.kind == "toy":
         tokens = tokenizer.convert_ids_to_tokens(list(item.trajectory))
         return tokens, set(reflection_positions(tokens))
-    from .worlds import llm_tasks
 
     enc = tokenizer(trajectory, add_special_tokens=False, return_offsets_mapping=True)
     if tuple(enc["input_ids"]) != item.trajectory:
@@ -185,8 +179,6 @@ def reflection_records(model, tokenizer, problems: list) -> list[dict]:
 
     The trajectories depend on the problems only (not on the model), so every seed probes the same text.
     """
-    from .evaluation import world_of_problems
-
     world = world_of_problems(problems, tokenizer)
     markers = TOY_MARKERS if world.kind == "toy" else LLM_MARKERS
     rng = random.Random("reflection-probe")
@@ -202,26 +194,14 @@ def reflection_records(model, tokenizer, problems: list) -> list[dict]:
     return records
 
 
-def _load_for_probe(profile, model_dir: Path):
-    """Returns (model, tokenizer) for a probe: float32 wherever it runs (L-hat's small relative changes, C7, would
-    drown in bfloat16's rounding of the logits)."""
-    import torch
-
-    from .devices import device_for
-    from .models import load_model
-
-    torch.set_num_threads(profile.threads)
-    return load_model(Path(model_dir), device_for(profile.world.families))
-
-
 def reflection_probe(profile, model_dir: Path, seed: int, problems: list) -> list[dict]:
     """Returns the C7 records of the model in ``model_dir`` (trained with ``seed``), cached."""
     def make_records():
-        return reflection_records(*_load_for_probe(profile, model_dir), problems)
+        return reflection_records(*experiment.load_run_model(profile, model_dir, "probe"), problems)
 
     config = {"what": f"{profile.world.kind}_c7", "model": Path(model_dir).name, "problems": [p.key for p in problems],
-              **probe.device_key(profile)}
-    return [{**r, "seed": seed} for r in probe.cached_records(profile, config, make_records)]
+              **experiment.device_key(profile)}
+    return [{**r, "seed": seed} for r in experiment.cached_records(profile, config, make_records)]
 
 
 # --- C7 on SmolLM2: worked solutions with a reflection sentence ----------------------------------
@@ -246,8 +226,6 @@ def token_at(offsets, char: int) -> int:
 
 def reflection_problems(n: int, seed: int, max_draws: int = 20) -> list:
     """Returns ``n`` gsm_symbolic problems whose worked solution has two or more lines and ends by stating the answer."""
-    from .worlds import llm
-
     out = [p for p in llm.gsm_problems(max_draws * n, seed)
            if llm.final_number(p.solution) == p.answer and insert_reflection(p.solution, "x") is not None][:n]
     if len(out) < n:
@@ -263,13 +241,11 @@ def llm_reflection_records(model, tokenizer, problems: list, words: tuple[str, .
     other tokens several times). The reflection token is the word's first token; markers are punctuation and
     line breaks.
     """
-    from .worlds import llm
-
     records = []
     for q, p in enumerate(problems):
         word = words[q % len(words)]
         text, at = insert_reflection(p.solution, sentence.format(word=word))
-        item = llm.probe_input(tokenizer, p, text)
+        item = probe.solution_probe_input(tokenizer, p, text)
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         if tuple(enc["input_ids"]) != item.trajectory:
             raise RuntimeError("the probe's trajectory and the offsets' tokenization differ")
@@ -291,7 +267,7 @@ def llm_reflection_probe(profile) -> list[dict]:
 
     config = {"what": "llm_c7", "problems": R.llm_problems, "seed": R.llm_seed, "words": R.llm_words,
               "sentence": R.llm_sentence}
-    return [{**r, "seed": 0} for r in probe.smollm2_records(profile, config, records_of)]
+    return [{**r, "seed": 0} for r in experiment.smollm2_records(profile, config, records_of)]
 
 
 # --- C8: L-hat along the models' own trajectories, with and without the delimiter ------------------
@@ -315,8 +291,6 @@ def delimiter_records(model, tokenizer, problems: list, delimiter: bool, n_sampl
     The answer suffix follows the model's training format: ``</think>`` and the answer marker with the delimiter,
     the marker alone without.
     """
-    from .evaluation import world_of_problems
-
     world = world_of_problems(problems, tokenizer)
     reference = [world.render(p, toy.TrajectorySpec("long", delimiter=delimiter)) for p in problems]
     records = []
@@ -337,20 +311,18 @@ def delimiter_probe(profile, model_dir: Path, arm: str, seed: int, problems: lis
     R, delimiter = profile.reflection, ARM_DELIMITER[arm]
 
     def make_records():
-        model, tokenizer = _load_for_probe(profile, model_dir)
+        model, tokenizer = experiment.load_run_model(profile, model_dir, "probe")
         return delimiter_records(model, tokenizer, problems, delimiter, R.c8_samples, profile.eval, seed)
 
     config = {"what": f"{profile.world.kind}_c8", "model": Path(model_dir).name, "problems": [p.key for p in problems],
               "delimiter": delimiter, "samples": R.c8_samples, "eval": profile.eval, "seed": seed,
-              "sampler": experiment.SAMPLER_VERSION, **probe.device_key(profile)}
-    return [{**r, "arm": arm, "seed": seed} for r in probe.cached_records(profile, config, make_records)]
+              "sampler": experiment.SAMPLER_VERSION, **experiment.device_key(profile)}
+    return [{**r, "arm": arm, "seed": seed} for r in experiment.cached_records(profile, config, make_records)]
 
 
 def curve_frame(records: list[dict], fall_threshold: float, curve_points: int):
     """Returns one row per C8 trajectory: start, final L-hat, drop, half-drop position (share of the trajectory
     and tokens), correctness, and the curve on an even grid of ``curve_points`` (for ``plots.inner_loop_curves``)."""
-    import pandas as pd
-
     rows = []
     for r in records:
         curve = np.asarray(r["curve"])
@@ -381,13 +353,20 @@ def delimiter_table(frame):
 def arm_contrasts(frame, pairs: list[tuple[str, str]], metrics: list[str]):
     """Returns one row per (pair, metric) of a ``per_question_frame``: the paired difference a - b over seeds x
     questions with its bootstrap 95% CI (a measurement; these contrasts carry no pre-registered verdict)."""
-    import pandas as pd
-
-    from .stats import bootstrap_paired_diff
-
     rows = []
     for a, b in pairs:
         for metric in metrics:
             boot = bootstrap_paired_diff(experiment.scores(frame, a, metric), experiment.scores(frame, b, metric))
             rows.append({"contrast": f"{a} - {b}", "metric": metric, **boot})
     return pd.DataFrame(rows)
+
+
+def by_word_table(tokens):
+    """Returns, per reflection word of the LLM probe (``token_frame`` rows with a ``word``): how many reflection
+    tokens, their mean relative change and mean L-hat just before and after, and the mean relative change over all
+    tokens of the solutions that word was inserted in."""
+    by_word = (tokens[tokens.token_class == "reflection"].groupby("word", sort=False)
+               .agg(tokens=("relative_change", "size"), mean_relative_change=("relative_change", "mean"),
+                    lhat_before=("lhat_before", "mean"), lhat_after=("lhat_after", "mean")))
+    by_word["mean_over_all_tokens_of_those_solutions"] = tokens.groupby("word").relative_change.mean()
+    return by_word

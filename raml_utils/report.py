@@ -18,6 +18,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from . import plots
 from . import scoreboard as sb
 from .params import Profile
 
@@ -173,8 +174,6 @@ questions); a notebook that has not run, failed, or ran under other params never
 
 def build_report(profile_dir: Path, profile: Profile, notebooks_dir: Path = sb.NOTEBOOKS_DIR) -> tuple[sb.Scoreboard, Path]:
     """Writes ``profile_dir/report/`` and returns (the scoreboard, the path of its index.html)."""
-    from . import plots
-
     profile_dir = Path(profile_dir)
     board = sb.collect(profile_dir, profile, notebooks_dir)
     final = profile_dir / REPORT_DIRNAME

@@ -1,5 +1,9 @@
 """What a notebook leaves behind: ``metrics.json`` (one schema for every notebook), ``timings.json``, figures.
 
+Every notebook opens with ``run = results.start(profile, "NN_name")`` and closes with
+``results.finish(run, claims, measurements)``: ``start`` loads the profile and names the output folder and timer,
+``finish`` writes ``metrics.json`` and ``timings.json`` and prints the verdicts.
+
 ``metrics.json`` holds only what is comparable across machines: the claim verdicts with effect, CI,
 seeds and question counts, the notebook's other measurements, the hash of the params that produced
 them and the code commit. Wall times and thread counts go to ``timings.json``.
@@ -8,7 +12,6 @@ them and the code commit. Wall times and thread counts go to ``timings.json``.
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import json
 import os
@@ -20,8 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from .cache import _plain, write_json_atomic
-from .params import PARAMS_DIR, Profile
+from .cache import plain_data, write_json_atomic
+from .metrics import chance_score
+from .params import PARAMS_DIR, Profile, load_profile
 from .stats import ClaimResult, claim_result
 
 OUTPUTS_DIR = Path(__file__).resolve().parent.parent / "outputs"
@@ -41,7 +45,7 @@ def output_dir(profile: Profile, notebook: str) -> Path:
 
 def params_hash(profile: Profile) -> str:
     """Returns a short hash of every value of the profile: metrics from other params are stale."""
-    return hashlib.sha256(json.dumps(_plain(profile), sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(plain_data(profile), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def code_commit() -> str:
@@ -65,8 +69,6 @@ def load_claims() -> dict:
 def bounds(profile: Profile, metric: str) -> tuple[float | None, float | None]:
     """Returns (chance, ceiling) of ``metric`` under the profile's world and evaluation, as the pre-registered
     decidability rule reads them (``claims.yaml``, ``decidability``), or (None, None) for an unbounded metric."""
-    from .metrics import chance_score
-
     rule = load_claims()["decidability"]
     if metric not in rule["bounded_metrics"]:
         return None, None
@@ -151,3 +153,48 @@ class Timer:
             "torch_threads": torch.get_num_threads(), "workers": profile.workers,
             "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
         })
+
+
+@dataclasses.dataclass
+class Run:
+    """One notebook's run: its name, the loaded profile, where it writes, and the wall-time sections it records."""
+
+    notebook: str
+    profile: Profile
+    out_dir: Path
+    timer: Timer
+
+
+def start(profile: str | Path, notebook: str) -> Run:
+    """Opens ``notebook``'s run under ``profile`` (the papermill parameter: a profile name or a yaml path) and prints
+    the header: the profile, its world, seeds and params hash, and the output folder.
+
+    Naming in every notebook: ``profile`` stays the parameter (a string); the loaded ``Profile`` is ``run.profile``,
+    bound to ``cfg`` (``cfg = run.profile``), and one of its sections to ``<section>_cfg`` (e.g. ``grpo_cfg``).
+    """
+    loaded = load_profile(profile)
+    run = Run(notebook, loaded, output_dir(loaded, notebook), Timer())
+    print(f"{notebook}: profile {loaded.name} ({loaded.world.kind} world), seeds {loaded.seeds}, params hash "
+          f"{params_hash(loaded)}; outputs in {run.out_dir}")
+    return run
+
+
+def verdict_line(claim: ClaimResult, label: str | None = None) -> str:
+    """Returns one line for a claim's contrast: arms, metric, effect with its 95% CI, verdict, counts, ladder."""
+    what = claim.claim + (f" [{label}]" if label else "") + (" (secondary)" if claim.role == "secondary" else "")
+    where = f"; {claim.ladder}" if claim.ladder else ""
+    return (f"{what}: {claim.arms[0]} - {claim.arms[1]} {claim.metric} = {claim.effect:+.4f}, 95% CI "
+            f"[{claim.lo:+.4f}, {claim.hi:+.4f}] -> {claim.verdict} ({claim.n_seeds} seeds x {claim.n_questions} "
+            f"questions{where})")
+
+
+def finish(run: Run, claims: list[ClaimResult], measurements: dict, labels: list[str] | None = None) -> None:
+    """Closes ``run``: writes ``metrics.json`` (``write_metrics``: ``claims``, ``measurements``, ``labels``) and
+    ``timings.json`` (``Timer.write``), then prints one verdict line per claim and the wall time per section."""
+    write_metrics(run.out_dir, run.notebook, run.profile, claims, measurements, labels)
+    run.timer.write(run.out_dir, run.profile)
+    for claim, label in zip(claims, labels or [None] * len(claims)):
+        print(verdict_line(claim, label))
+    if not claims:
+        print(f"{run.notebook} tests no claim: metrics.json holds its measurements only")
+    print(f"wall time by section (s): {run.timer.sections}")

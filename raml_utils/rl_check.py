@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from . import experiment, grpo
+from . import dispatch, experiment, grpo
+from .base_model import base_job
+from .evaluation import world_of_problems
 from .params import Profile
 from .results import load_claims
+from .sampling import generate
 
 
 @dataclass(frozen=True)
@@ -60,17 +64,8 @@ def _accuracy_config(profile: Profile, model_dir, problems: list, seed: int) -> 
 def _measure(profile: Profile, model_dir: str, problems: list, seed: int) -> None:
     """Samples ``profile.rl_check.samples`` completions per question as GRPO's rollouts are drawn (the rollout
     temperature and budget) and caches each question's share answered correctly in the right format."""
-    import torch
-
-    from .devices import device_for, inference_dtype
-    from .evaluation import world_of_problems
-    from .models import load_model
-    from .sampling import generate
-
     def make(tmp: Path) -> None:
-        torch.set_num_threads(1)
-        device = device_for(profile.world.families)
-        model, tokenizer = load_model(Path(model_dir), device, inference_dtype(profile.world, device))
+        model, tokenizer = experiment.load_run_model(profile, model_dir, "sample")
         world = world_of_problems(problems, tokenizer)
         samples = generate(model, tokenizer, [world.prompt(p) for p in problems], n_samples=profile.rl_check.samples,
                            temperature=profile.grpo.temperature, max_new_tokens=profile.grpo.max_completion_length,
@@ -99,7 +94,7 @@ def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: in
 
 def candidates(profile: Profile) -> list:
     """Returns the training questions screened for the check sets: a fixed sample of the RL arms' own questions."""
-    pool = grpo.grpo_job(profile, profile.grpo.group_size, seed=0).data.problems()
+    pool = experiment.grpo_job(profile, profile.grpo.group_size, seed=0).data.problems()
     return random.Random("rl_check").sample(pool, min(profile.rl_check.candidates, len(pool)))
 
 
@@ -204,10 +199,9 @@ def run_learning(profile: Profile, questions: list, rates, seeds, start_job, des
     if not questions:  # nothing in the band: no run could pass
         return [{"learning_rate": lr, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
                 for lr in rates]
-    store = experiment.store_of(profile)
-    start_dir = grpo.run_any(start_job, store)
+    start_dir = dispatch.build_one(profile, start_job)
     jobs = [job for lr in rates for job in check_jobs(profile, questions, start_job, lr, seeds)]
-    dirs = grpo.train(profile, jobs, desc=f"{desc}: GRPO")
+    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=f"{desc}: GRPO").values())
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, profile.rl_check.measurement_seed,
                                      f"{desc}: accuracy")
     out = []
@@ -225,11 +219,9 @@ def run_learning(profile: Profile, questions: list, rates, seeds, start_job, des
 def learning_check(profile: Profile) -> dict:
     """Returns the pre-registered learning check of the profile's GRPO settings (set B, the check seeds), and the
     same check at ``rl_check.lesson_learning_rate`` (notebook 05's Adam step-size lesson), both cached."""
-    from .base_model import base_job
-
     spec, band = profile.rl_check, tuple(rules()["start_accuracy_band"])
     base = base_job(profile)
-    _, check_set = banded_sets(profile, grpo.run_any(base, experiment.store_of(profile)), band, "screening the base")
+    _, check_set = banded_sets(profile, dispatch.build_one(profile, base), band, "screening the base")
     rates = [profile.grpo.learning_rate]
     if spec.lesson_learning_rate and spec.lesson_learning_rate != profile.grpo.learning_rate:
         rates.append(spec.lesson_learning_rate)
@@ -241,8 +233,7 @@ def retention_check(profile: Profile, start_job) -> dict:
     """Returns the retention check: GRPO with the profile's settings from ``start_job`` (a model that already
     solves most questions) on the check seeds, on training questions it gets partly wrong at the selection seed."""
     spec, rule = profile.rl_check, rules()["retention"]
-    store = experiment.store_of(profile)
-    start_dir = grpo.run_any(start_job, store)
+    start_dir = dispatch.build_one(profile, start_job)
     plan = load_claims()
     if "retention_screening" in plan:  # the second amendment of 2026-12-03: two screenings
         questions = screened(profile, start_dir, plan["retention_screening"], "screening the SFT model")
@@ -254,7 +245,7 @@ def retention_check(profile: Profile, start_job) -> dict:
                 "questions": 0, "learning_rate": profile.grpo.learning_rate, "accuracy_before": None,
                 "accuracy_after": [], "mean_loss": None, "histories": []}
     jobs = check_jobs(profile, questions, start_job, profile.grpo.learning_rate, spec.check_seeds)
-    dirs = grpo.train(profile, jobs, desc="retention check: GRPO")
+    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc="retention check: GRPO").values())
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, spec.measurement_seed,
                                      "retention check: accuracy")
     out = retention_decision(float(before.mean()), [float(a.mean()) for a in after], rule)
@@ -296,7 +287,5 @@ def summary(check: dict) -> dict:
 
 def history_frame(check: dict, label: str) -> "pd.DataFrame":
     """Returns the histories of a learning check's runs as one frame (``arm`` = ``label``, ``seed``, ``step``, ...)."""
-    import pandas as pd
-
     frames = [pd.DataFrame(r["history"]).assign(arm=label, seed=r["seed"]) for r in check["runs"]]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["arm", "seed", "step"])

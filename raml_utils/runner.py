@@ -26,6 +26,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from . import report, scoreboard
+from .params import ParamError, load_profile
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -80,8 +83,6 @@ def check_study_profile(profile_value: str, notebooks_dir: Path) -> None:
     tests') take any yaml."""
     if notebooks_dir.resolve() != (REPO_ROOT / "notebooks").resolve():
         return
-    from .params import ParamError, load_profile
-
     try:
         load_profile(profile_value)
     except ParamError as e:
@@ -90,8 +91,6 @@ def check_study_profile(profile_value: str, notebooks_dir: Path) -> None:
 
 def world_warning(profile_value: str) -> str | None:
     """Returns a warning when a profile runs the LLM world without a GPU (it is sized for one), else None."""
-    from .params import ParamError, load_profile
-
     try:
         world = load_profile(profile_value).world
     except ParamError:
@@ -204,13 +203,10 @@ def write_report(profile_dir: Path, profile_value: str, notebooks_dir: Path) -> 
 
     A profile that raml_utils cannot load (not a study profile) gets no scoreboard; that is said, not an error.
     """
-    from .params import ParamError, load_profile
-
     try:
         profile = load_profile(profile_value)
     except ParamError as e:
         return f"no claims scoreboard or report: the profile is not a study profile ({e})", True
-    from . import report, scoreboard
 
     try:
         board, index = report.build_report(profile_dir, profile, notebooks_dir)

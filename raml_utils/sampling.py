@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
 
 import torch
 from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+from .devices import oom_advice
 
 
 class GrowingLayer(DynamicLayer):
@@ -126,9 +133,6 @@ VLLM_VENV = ".venv-vllm"  # vLLM pins its own torch and transformers: it lives i
 def vllm_python():
     """Returns the Python of the vLLM environment (``.venv-vllm``, made by the bootstrap on GPU machines) if vLLM
     imports there, else None (asked once per process: importing vLLM takes seconds)."""
-    import subprocess
-    from pathlib import Path
-
     python = Path(__file__).resolve().parent.parent / VLLM_VENV / "bin" / "python"
     if not python.is_file():
         return None
@@ -178,12 +182,6 @@ class VLLMSampler:
     def __call__(self, model, tokenizer, prompts: list[str], n_samples: int = 1, temperature: float = 1.0,
                  greedy: bool = False, max_new_tokens: int = 256, batch_size: int = 256, seed: int = 0,
                  progress: bool = False) -> list[list[str]]:
-        import json
-        import os
-        import subprocess
-        import tempfile
-        from pathlib import Path
-
         request = {"model_dir": self.model_dir, "memory_fraction": self.memory_fraction, "seed": seed,
                    "prompt_token_ids": [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts],
                    "n": n_samples, "temperature": 0.0 if greedy else temperature, "max_tokens": max_new_tokens,
@@ -195,8 +193,6 @@ class VLLMSampler:
             done = subprocess.run([vllm_python(), "-m", "raml_utils.vllm_worker", tmp], env=env, capture_output=True,
                                   text=True)
             if done.returncode != 0:
-                from .devices import oom_advice
-
                 raise RuntimeError(f"the vLLM worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}\n"
                                    + oom_advice(done.stderr))
             return json.loads((Path(tmp) / "completions.json").read_text())

@@ -8,7 +8,7 @@ way), and on-policy RL as learning from the model's *own* inner loops (explored,
 - ``zero_rl``: GRPO from the base model on the same questions;
 - ``sft_then_rl``: the same GRPO run, started from the ``sft`` arm's model of the same seed.
 
-Both RL arms are ``grpo.grpo_job`` with the policy loss on the whole group (``support_n = group_size``:
+Both RL arms are ``experiment.grpo_job`` with the policy loss on the whole group (``support_n = group_size``:
 plain GRPO, the study's one GRPO code path) and share every GRPO setting (``profile.grpo``): rollouts
 per step, steps, learning rate, KL, clipping, temperature, completion length.
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+
+import pandas as pd
 
 from . import experiment, grpo
 from .grpo import GRPOJob
@@ -32,8 +34,8 @@ def arm_jobs(profile: Profile, seed: int) -> dict[str, TrainJob | GRPOJob]:
     sft = experiment.sft_job(profile, profile.sft_then_rl.sft_style, seed)
     whole_group = profile.grpo.group_size  # every rollout of a group in the loss: plain GRPO
     return {"sft": sft,
-            "zero_rl": grpo.grpo_job(profile, whole_group, seed),
-            "sft_then_rl": grpo.grpo_job(profile, whole_group, seed, init=sft)}
+            "zero_rl": experiment.grpo_job(profile, whole_group, seed),
+            "sft_then_rl": experiment.grpo_job(profile, whole_group, seed, init=sft)}
 
 
 def seeds(profile: Profile) -> tuple[int, ...]:
@@ -44,25 +46,6 @@ def seeds(profile: Profile) -> tuple[int, ...]:
 def all_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob | GRPOJob]:
     """Returns the job of every (arm, seed) of the experiment, seeds from ``seeds(profile)``."""
     return {(arm, seed): job for seed in seeds(profile) for arm, job in arm_jobs(profile, seed).items()}
-
-
-def train_jobs(profile: Profile, jobs: dict) -> dict:
-    """Returns ``{key: model directory}`` for a dict of SFT and GRPO jobs, training the missing ones.
-
-    SFT jobs first (``experiment.train``), then GRPO jobs (``grpo.train``), each batch on ``profile.workers``
-    single-thread processes; models already in the cache are loaded, never retrained.
-    """
-    sft = {key: job for key, job in jobs.items() if isinstance(job, TrainJob)}
-    rl = {key: job for key, job in jobs.items() if isinstance(job, GRPOJob)}
-    unknown = set(jobs) - set(sft) - set(rl)
-    if unknown:
-        raise TypeError(f"jobs {sorted(unknown)} are neither SFT (TrainJob) nor GRPO (GRPOJob) jobs")
-    dirs = {}
-    if sft:
-        dirs |= dict(zip(sft, experiment.train(profile, list(sft.values()), desc="SFT runs")))
-    if rl:
-        dirs |= dict(zip(rl, grpo.train(profile, list(rl.values()), desc="GRPO runs")))
-    return {key: dirs[key] for key in jobs}
 
 
 def histories(model_dirs: dict, arms) -> "pd.DataFrame":
@@ -82,8 +65,6 @@ def histories(model_dirs: dict, arms) -> "pd.DataFrame":
 
 def grpo_settings(profile: Profile) -> "pd.DataFrame":
     """Returns the GRPO settings every RL arm runs with, read from the TRL config the runs are built from."""
-    import pandas as pd
-
     p = profile.grpo
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers' renaming notices, as in grpo.make_trainer
@@ -117,8 +98,6 @@ def ranking(summary, metric: str) -> str:
 def reward_summary(history) -> "pd.DataFrame":
     """Returns, per RL arm, the mean training reward and accuracy over the first and the last fifth of the steps
     (seed mean) and the mean rollout length over the same windows: did the run improve, and did its responses grow?"""
-    import pandas as pd
-
     rows = {}
     for arm, runs in history.groupby("arm"):
         last_step = runs.step.max()
@@ -142,8 +121,6 @@ MONITOR_PANELS = {"reward": "mean reward of all rollouts", "accuracy": "accuracy
 
 def check_table(check: dict, setting: str) -> "pd.DataFrame":
     """Returns one row per run of a learning check (``rl_check.run_learning``): its numbers and each criterion."""
-    import pandas as pd
-
     setting = f"{setting} (lr {check['learning_rate']:g})"  # in the index: a column would round 3e-4 to 0.000
     rows = [{"setting": setting, "seed": r["seed"],
              "accuracy_before": r["accuracy_before"], "accuracy_after": r["accuracy_after"],

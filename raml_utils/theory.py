@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 DTYPE = torch.float64
@@ -205,8 +206,6 @@ def check_proposition(d: int, contexts: tuple[int, ...], instances: int, train_s
     ``random``: a fresh random block, context, token and label per instance. ``trained``: one block per n
     trained on a ``HintTask`` and evaluated on ``instances`` fresh (context, hint, label) draws.
     """
-    import pandas as pd
-
     rows = []
     for n in contexts:
         gen = torch.Generator().manual_seed(seed * 7919 + n)

@@ -1,4 +1,4 @@
-"""Training runs as cached, picklable jobs, run in-process or as parallel single-thread processes.
+"""SFT runs as cached, picklable jobs: what each trains on, and how its model is made (``dispatch`` builds them).
 
 A ``TrainJob`` says everything that determines a trained model: what it trains on (a data recipe,
 rebuilt in whichever process runs it), the model size, the optimisation knobs, the seed, and the job
@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import random
-from concurrent.futures import as_completed
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
-from tqdm import tqdm  # plain text bars: readable in the terminal, the notebook and its saved copy
+import torch
 
-from .cache import Store
+from .devices import device_for, explain_oom
+from .models import build_model, load_model, save_model
 from .params import BaseParams, ModelParams, TrainParams, WorldParams
-from .workers import pool
+from .sft import train_sft
 from .worlds import ToyWorld, make_problems, toy, world_for
+from .worlds.llm import load_llm
 
 TOY = ToyWorld()
 
@@ -146,100 +147,28 @@ class TrainJob:
     threads: int = 1  # torch threads: part of the key, since float sums (hence the model) depend on it
 
 
-def run_pretrained(job: PretrainedBase, store: Store) -> Path:
-    """Returns the cache directory of a pretrained base model, converting it there the first time."""
-    from .models import save_model
-    from .worlds.llm import load_llm
-
-    def make(tmp: Path) -> None:
-        model, tokenizer = load_llm(None if job.model == "smollm2" else job.model)
-        # A GGUF file is de-quantised to float32 on loading; what is saved is that plain model, not the quantisation.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        save_model(model, tokenizer, tmp)
-
-    return store.get_or_make("model", job, make)
+def make_pretrained_model(job: PretrainedBase, start: None, tmp: Path) -> None:
+    """Converts a pretrained base model into ``tmp`` (its cache directory, made by ``dispatch``)."""
+    model, tokenizer = load_llm(None if job.model == "smollm2" else job.model)
+    # A GGUF file is de-quantised to float32 on loading; what is saved is that plain model, not the quantisation.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    save_model(model, tokenizer, tmp)
 
 
-def run_job(job: TrainJob | PretrainedBase, store: Store) -> Path:
-    """Returns the directory of the job's trained model, training it (and its parents) if missing."""
-    import torch
-
-    from .devices import device_for, explain_oom
-    from .models import build_model, load_model, save_model
-    from .sft import train_sft
-
-    if isinstance(job, PretrainedBase):
-        return run_pretrained(job, store)
-    start = run_job(job.init, store) if job.init is not None else None
-    if store.has("model", job):
-        return store.path("model", job)
+def make_sft_model(job: TrainJob, start: Path | None, tmp: Path) -> None:
+    """Trains ``job`` from the model in ``start`` (None: a new model) and saves it, with ``history.json``, in ``tmp``."""
     torch.set_num_threads(job.threads)
-
-    def make(tmp: Path) -> None:
-        if start is None:
-            tokenizer = toy.build_tokenizer()
-            model = build_model(job.model, tokenizer, job.seed)
-        else:
-            model, tokenizer = load_model(start, device=device_for(getattr(job.data, "families", ())))
-        with explain_oom():
-            model, history = train_sft(model.train(), tokenizer, job.data.examples(tokenizer), job.train, job.seed)
-        save_model(model, tokenizer, tmp)
-        (tmp / "history.json").write_text(json.dumps(history))
-
-    return store.get_or_make("model", job, make)
-
-
-def _run_in_worker(run_one, job, root: str) -> str:
-    return str(run_one(job, Store(root)))
-
-
-def expected_cost(job) -> float:
-    """Returns a job's rough cost (tokens it trains on or samples): only to start the longest jobs first, so that the
-    pool's workers finish together (the order changes no result: every job is seeded and runs alone)."""
-    if isinstance(job, TrainJob):
-        per_sequence = 64.0  # a guess where the sequences need a tokenizer to be written (the LLM world)
-        if isinstance(job.data, SFTData) and job.data.families and all(f in toy.FAMILIES for f in job.data.families):
-            sample = job.data.examples()[:200]
-            per_sequence = sum(len(toy.trajectory_tokens(r.text)) for r in sample) / max(1, len(sample))
-        return job.train.steps * job.train.batch_size * per_sequence
-    grpo = getattr(job, "grpo", None)
-    return grpo.steps * grpo.prompts_per_step * grpo.group_size * grpo.max_completion_length if grpo else 0.0
-
-
-def run_missing_in_pool(run_one, jobs: list, store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
-    """Returns the model directories of ``jobs`` (in order), making the missing ones with ``run_one(job, store)``.
-
-    Independent jobs go to ``workers`` spawned processes (``workers.pool``; ``run_one`` must be a module-level
-    function), the costliest first (``expected_cost``); each job fixes its own thread count, so a run in a worker is
-    bit-identical to the same run in-process.
-    """
-    missing = list(dict.fromkeys(j for j in jobs if not store.has("model", j)))
-    if workers > 1 and len(missing) > 1:
-        missing.sort(key=expected_cost, reverse=True)
-    bar = tqdm(total=len(jobs), desc=desc, initial=len(jobs) - len(missing))
-    if workers > 1 and len(missing) > 1:
-        with pool(workers) as processes:
-            for done in as_completed([processes.submit(_run_in_worker, run_one, j, str(store.root)) for j in missing]):
-                done.result()
-                bar.update()
+    if start is None:
+        tokenizer = toy.build_tokenizer()
+        model = build_model(job.model, tokenizer, job.seed)
     else:
-        for j in missing:
-            run_one(j, store)
-            bar.update()
-    bar.close()
-    return [store.path("model", j) for j in jobs]
-
-
-def run_jobs(jobs: list[TrainJob], store: Store, workers: int = 1, desc: str = "training") -> list[Path]:
-    """Returns the model directories of ``jobs`` (in order), training the missing ones in parallel processes.
-
-    Parents (e.g. the base model) are trained first, in this process.
-    """
-    for parent in dict.fromkeys(j.init for j in jobs if j.init is not None):
-        run_job(parent, store)
-    return run_missing_in_pool(run_job, jobs, store, workers, desc)
+        model, tokenizer = load_model(start, device=device_for(getattr(job.data, "families", ())))
+    with explain_oom():
+        model, history = train_sft(model.train(), tokenizer, job.data.examples(tokenizer), job.train, job.seed)
+    save_model(model, tokenizer, tmp)
+    (tmp / "history.json").write_text(json.dumps(history))
 
 
 def load_history(model_dir: Path) -> list[dict]:

@@ -15,9 +15,14 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+
+import torch
 
 _kept: dict[int, ProcessPoolExecutor] = {}
 
@@ -37,10 +42,6 @@ def _exit_with(parent: int) -> None:
     """Ends this worker when ``parent`` does: a kept pool outlives its sweeps, and a killed kernel (which runs no
     exit handler) would otherwise leave its idle workers behind. An interrupt is the kernel's to handle (it ends the
     pool); in an idle worker it only printed two tracebacks into every notebook's run.log at shutdown."""
-    import signal
-    import threading
-    import time
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -58,8 +59,6 @@ def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     A sweep that fails or is interrupted discards the kept pool (its queued jobs cancelled), so the next sweep
     starts from new processes rather than behind the unfinished work.
     """
-    import torch
-
     if torch.cuda.is_available():
         with _spawn(workers) as fresh:
             yield fresh

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import random
 
-from . import experiment
+import pandas as pd
+from transformers import AutoTokenizer
+
 from .base_model import base_model_path
 from .metrics import pass_at_k_per_question
 from .params import Profile
-from .worlds import make_problems, toy, world_of
+from .results import load_claims
+from .worlds import make_problems, toy, world_for, world_of
+
 
 def signal_band() -> tuple[float, float]:
     """Returns the pre-registered band (params/claims.yaml) of the base's pass@n in which a (family, level) gives
     on-policy RL signal in the LLM world: the share of questions with a right answer among n samples, in any format
     (GRPO's reward tells a right answer in a bad format, -0.5, from a wrong one, -1; strict pass@n is beside it)."""
-    from .results import load_claims
-
     band = load_claims()["fixed"]["llm_signal_band"]
     return band["min"], band["max"]
 
@@ -29,7 +31,6 @@ def tokenizer_of(profile: Profile):
     """Returns the world's tokenizer: the toy world's character tokenizer, or the pretrained base model's."""
     if profile.world.kind == "toy":
         return toy.build_tokenizer()
-    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(base_model_path(profile))
 
@@ -40,8 +41,6 @@ def middle(levels: tuple[int, ...]) -> int:
 
 def families_table(profile: Profile) -> "pd.DataFrame":
     """Returns one question of every family at a middle training difficulty: question, answer, difficulty."""
-    import pandas as pd
-
     k = middle(profile.world.train_levels)
     rows = []
     for family in profile.world.families:
@@ -55,8 +54,7 @@ def families_table(profile: Profile) -> "pd.DataFrame":
 
 def style_examples(profile: Profile, tokenizer) -> "pd.DataFrame":
     """Returns one question of the first fine-tuning family written in every trajectory style."""
-    return experiment.style_examples(profile, profile.world.train_families[0], middle(profile.world.train_levels),
-                                     tokenizer)
+    return styles_of_one_question(profile.world.train_families[0], middle(profile.world.train_levels), tokenizer)
 
 
 def order_examples(profile: Profile, tokenizer, n: int = 3) -> list[str]:
@@ -123,3 +121,30 @@ def base_sentence(profile: Profile, m: dict) -> str:
             f"{m['mid_correct_trajectory_rate']:.3f} (pre-registered target {t['min']}-{t['max']}: {inside}); sample "
             f"accuracy {m['mid_sample_accuracy']:.3f}, Pass@{profile.eval.k} {m['mid_pass_at_k']:.3f} vs chance "
             f"{m['chance_pass_at_k']:.3f}")
+
+
+def styles_of_one_question(family: str = "chain", k: int = 3, tokenizer=None) -> pd.DataFrame:
+    """Returns a table of one training question written in every trajectory style (with and without delimiter);
+    the LLM world writes it in ``tokenizer``'s chat template."""
+    world = world_for((family,), tokenizer)
+    problem = make_problems(1, "train", seed=11, families=(family,), levels=(k,))[0]
+    rows = [{"style": s, "text": world.render(problem, toy.TrajectorySpec(s, reflection=(1, 7))).text}
+            for s in world.styles_of(family)]
+    long = world.render(problem)
+    no_delimiter = world.render(problem, toy.TrajectorySpec("long", delimiter=False)).text
+    rows.append({"style": "long, no delimiter", "text": no_delimiter})
+    rows.append({"style": "long, cut after 1 step", "text": world.force_answer(long, long.steps[0]).text})
+    return pd.DataFrame(rows).set_index("style")
+
+
+def style_lengths(profile: Profile, tokenizer, n: int = 60) -> pd.DataFrame:
+    """Returns tokens per training sequence for each style and family (``n`` questions per family)."""
+    rows = []
+    for family in profile.world.families:
+        world = world_for((family,), tokenizer)
+        for p in make_problems(n, "train", seed=0, families=(family,), levels=profile.world.train_levels):
+            for style in world.styles_of(family):
+                text = world.render(p, toy.TrajectorySpec(style)).text
+                rows.append({"family": family, "style": style,
+                             "tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
+    return pd.DataFrame(rows)

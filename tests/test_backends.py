@@ -81,9 +81,9 @@ def test_per_device_batch_divides_the_step_between_processes(monkeypatch):
 
 
 def test_a_toy_sft_job_trains_through_accelerate_launch_on_two_cpu_processes(tmp_path):
-    """The several-GPU path (``launch.launch_job``) on two CPU processes (gloo): the job trains, is cached under
+    """The several-GPU path (``dispatch.launch_job``) on two CPU processes (gloo): the job trains, is cached under
     its own key, and loads like any other model."""
-    from raml_utils.launch import launch_job
+    from raml_utils.dispatch import launch_job
     from raml_utils.models import load_model
     from raml_utils.training import SFTData, TrainJob
 

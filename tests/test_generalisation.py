@@ -44,7 +44,7 @@ def test_unseen_operands_is_at_training_length_with_an_operand_combination_fine_
     if P.world.kind != "toy":
         assert "unseen_operands" not in generalisation.splits_of(P)  # reasoning-gym questions have no operand band
         return
-    lo, hi = experiment.UNSEEN_OPERANDS
+    lo, hi = toy.UNSEEN_OPERANDS
     problems = split(P, "unseen_operands")
     assert {p.k for p in problems} == {max(P.world.train_levels)} and max(q.k for q in train) == max(P.world.train_levels)
     assert all(lo <= v <= hi for p in problems for v in p.values)

@@ -6,11 +6,11 @@ import pickle
 import pytest
 import torch
 
-from raml_utils import grpo
+from raml_utils import dispatch, grpo, rewards, support_set
 from raml_utils.cache import Store
 from raml_utils.models import ModelConfig, build_model, load_model
 from raml_utils.params import GRPOParams, ModelParams, TrainParams, load_profile
-from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history, run_job
+from raml_utils.training import SFTData, SupportSetData, TrainJob, load_history
 from raml_utils.worlds import ToyWorld, toy
 
 PROBLEM = toy.make_problems(1, "train", seed=3, families=("chain",), levels=(3,))[0]
@@ -35,14 +35,14 @@ TRAJ = toy.render(PROBLEM).trajectory
     ("", -1.0),
 ])
 def test_paper_reward_scores_format_and_answer(completion, reward):
-    assert grpo.paper_reward(completion, PROBLEM) == reward
+    assert rewards.paper_reward(completion, PROBLEM) == reward
 
 
 def test_paper_reward_follows_the_delimiter_setting():
     no_delim = toy.render(PROBLEM, toy.TrajectorySpec(delimiter=False)).completion
-    assert grpo.paper_reward(no_delim, PROBLEM, delimiter=False) == 1.0
-    assert grpo.paper_reward(no_delim, PROBLEM, delimiter=True) == -0.5  # the delimiter was asked for
-    assert grpo.paper_reward(GOOD, PROBLEM, delimiter=False) == -0.5
+    assert rewards.paper_reward(no_delim, PROBLEM, delimiter=False) == 1.0
+    assert rewards.paper_reward(no_delim, PROBLEM, delimiter=True) == -0.5  # the delimiter was asked for
+    assert rewards.paper_reward(GOOD, PROBLEM, delimiter=False) == -0.5
 
 
 def test_trl_reward_function_decodes_special_tokens():
@@ -50,9 +50,9 @@ def test_trl_reward_function_decodes_special_tokens():
     ids = [tok(c, add_special_tokens=False)["input_ids"] for c in (GOOD, TRAJ + "<ans>" + ANSWER + "<eos>")]
     # TRL's own text drops special tokens: the function must score the ids, not ``completions``.
     stripped = [tok.decode(i, skip_special_tokens=True) for i in ids]
-    rewards = grpo.PaperReward(tok, ToyWorld(), [PROBLEM])(prompts=["", ""], completions=stripped, completion_ids=ids,
-                                                          question=[0, 0])
-    assert rewards == [1.0, -0.5]
+    scored = rewards.PaperReward(tok, ToyWorld(), [PROBLEM])(prompts=["", ""], completions=stripped, completion_ids=ids,
+                                                         question=[0, 0])
+    assert scored == [1.0, -0.5]
 
 
 # --- the support-set mask ----------------------------------------------------------------------
@@ -207,22 +207,22 @@ def test_grpo_job_trains_once_and_saves_its_reward_and_gradient_history(tmp_path
     sft, job = tiny_jobs()
     assert pickle.loads(pickle.dumps(job)) == job
     assert store.path("model", job) != store.path("model", tiny_jobs(support_n=4)[1])  # n is part of the key
-    path = grpo.run_grpo_job(job, store)
+    (path,) = dispatch.build_all(store, [job])
     history = load_history(path)
     assert [h["step"] for h in history] == [1, 2]
     assert all(h["reward"] is not None and h["grad_norm"] is not None and h["reward"] >= -1 for h in history)
     assert all(0 <= h["accuracy"] <= 1 for h in history)
     assert store.has("model", sft)  # the starting point was made and cached too
     monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("trained again"))
-    assert grpo.run_grpo_job(job, store) == path
+    assert dispatch.build_all(store, [job]) == [path]
 
 
 def test_logged_accuracy_has_weight_zero_the_update_is_the_paper_reward_alone(tmp_path):
     sft, job = tiny_jobs()
-    model, tokenizer = load_model(run_job(sft, Store(tmp_path)))
+    model, tokenizer = load_model(dispatch.build_all(Store(tmp_path), [sft])[0])
     problems = job.data.problems()
     states = []
-    for reward_funcs in (None, [grpo.PaperReward(tokenizer, ToyWorld(), problems)]):  # default: paper reward + accuracy at weight 0
+    for reward_funcs in (None, [rewards.PaperReward(tokenizer, ToyWorld(), problems)]):  # default: paper reward + accuracy at weight 0
         trainer = grpo.make_trainer(copy.deepcopy(model).train(), tokenizer, problems, job.grpo, job.seed,
                                     job.support_n, str(tmp_path / "run"), reward_funcs=reward_funcs)
         trainer.train()
@@ -261,7 +261,7 @@ def test_rollouts_are_drawn_by_sampling_decode_and_feed_the_update(tmp_path, mon
     """The trainer's generation is ``grpo.rollouts``: each rollout stops at its first EOS or at the length limit,
     and the group TRL scores is exactly what it returned (prompts repeated group_size times)."""
     sft, job = tiny_jobs()
-    model, tokenizer = load_model(run_job(sft, Store(tmp_path)))
+    model, tokenizer = load_model(dispatch.build_all(Store(tmp_path), [sft])[0])
     drawn = []
     real = grpo.rollouts
 
@@ -287,8 +287,8 @@ def test_the_reward_and_mask_examples_show_what_a_grpo_step_computes():
     from raml_utils.worlds import world_of
 
     P = load_profile("smoke")
-    problem = grpo.sft_support_job(P, 1, 1).data.problems()[0]
-    table = grpo.reward_examples(world_of(P.world), problem)
+    problem = support_set.sft_arm_job(P, 1, 1).data.problems()[0]
+    table = rewards.reward_examples(world_of(P.world), problem)
     assert table.reward.tolist() == [1.0, -0.5, 0.0, -1.0]  # right, right cut off, wrong, wrong cut off
     mask = grpo.support_mask_example(group_size=8, support_n=3)
     assert mask["in the policy loss"].sum() == 3 and abs(mask["advantage (whole group)"].sum()) < 1e-2

@@ -4,8 +4,9 @@ import random
 
 import pytest
 
-from raml_utils import grpo, worlds
+from raml_utils import rewards, worlds
 from raml_utils.params import ParamError, load_profile
+from raml_utils.worlds import llm
 from raml_utils.worlds import llm_tasks as L
 from raml_utils.worlds import toy
 
@@ -89,13 +90,13 @@ def test_the_scorer_gives_full_marks_only():
 def test_paper_reward_in_the_llm_world():
     p = L.make_problems(1, "train", 0, ("chain_sum",), (2,))[0]
     good = L.render(p, toy.TrajectorySpec("short"), TEMPLATE).completion
-    assert grpo.world_reward(WORLD, good, p) == 1.0
-    assert grpo.world_reward(WORLD, good.replace(p.answer + "}", "1234}"), p) == 0.0
-    assert grpo.world_reward(WORLD, good.replace("</think>", ""), p) == -0.5
-    assert grpo.world_reward(WORLD, "I do not know<|im_end|>", p) == -1.0
+    assert rewards.world_reward(WORLD, good, p) == 1.0
+    assert rewards.world_reward(WORLD, good.replace(p.answer + "}", "1234}"), p) == 0.0
+    assert rewards.world_reward(WORLD, good.replace("</think>", ""), p) == -0.5
+    assert rewards.world_reward(WORLD, "I do not know<|im_end|>", p) == -1.0
     # A pretrained model answers in prose: its last number is its answer, credited -0.5 when right, never 1.
-    assert grpo.world_reward(WORLD, f"So the final answer is {p.answer}.<|im_end|>", p) == -0.5
-    assert grpo.world_reward(WORLD, "So the final answer is 123456.<|im_end|>", p) == -1.0
+    assert rewards.world_reward(WORLD, f"So the final answer is {p.answer}.<|im_end|>", p) == -0.5
+    assert rewards.world_reward(WORLD, "So the final answer is 123456.<|im_end|>", p) == -1.0
     assert L.recovered_answer("Step 2: 5 + 7 = 12, so the answer is 12.") == "12"
 
 
@@ -137,12 +138,21 @@ def test_llm_profiles_validate_and_bad_world_keys_fail_with_the_allowed_values(t
 
 
 def test_a_check_is_written_only_where_undoing_the_last_operation_is_right():
-    from raml_utils.worlds.llm_tasks import _gsm_step
-
-    assert _gsm_step("So he has 28 x 4 = 112 apples.").long.endswith("(check: {r} ÷ 4 = 28)")
-    assert _gsm_step("In all 3 + 8 + 18 = 29 slices.").long.endswith("(check: {r} - 18 = 11)")
-    mixed = _gsm_step("That is 4 + 2 * 3 = 10 points.")  # no left-to-right inverse here
+    assert L.gsm_step("So he has 28 x 4 = 112 apples.").long.endswith("(check: {r} ÷ 4 = 28)")
+    assert L.gsm_step("In all 3 + 8 + 18 = 29 slices.").long.endswith("(check: {r} - 18 = 11)")
+    mixed = L.gsm_step("That is 4 + 2 * 3 = 10 points.")  # no left-to-right inverse here
     assert "check" not in mixed.long and mixed.result == "10"
+
+
+def test_the_llm_world_has_one_question_class_and_its_gsm_questions_carry_the_worked_solution():
+    p = L.make_problems(1, "train", 0, ("gsm_symbolic",), (3,))[0]
+    assert type(p) is L.Problem is llm.Problem
+    assert p.solution == llm.worked_solution(p.metadata["answer_cot"]) and len(llm.solution_lines(p.solution)) == 3
+    corrupted = llm.carry_forward(p, 5)  # the probes' corruption of a worked solution reads the world's question
+    assert llm.final_number(p.solution) == p.answer and llm.final_number(corrupted) == str(int(p.answer) + 5)
+    chain = L.make_problems(1, "train", 0, ("chain_sum",), (2,))[0]
+    assert chain.solution == "" and len(L.solution_steps(chain)) == 2  # built from the metadata, not from text
+    assert llm.Problem("q", "20", "So 132 - 112 = 20.").key == "gsm_symbolic:q"
 
 
 def test_compressed_trajectories_in_any_valid_order_are_correct():

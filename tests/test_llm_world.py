@@ -26,7 +26,7 @@ def test_corruption_changes_the_stated_final_answer_consistently():
 
 
 def test_corruption_recomputes_later_equations():
-    problem = llm.GSMProblem("q", "20", "He has 28 x 4 = 112 apples.\nSo 132 - 112 = 20 are left.")
+    problem = llm.Problem("q", "20", "He has 28 x 4 = 112 apples.\nSo 132 - 112 = 20 are left.")
     corrupted = llm.corrupt_solution(problem, random.Random(0), 9)
     first = int(corrupted.split("= ")[1].split()[0])
     assert first != 112
@@ -34,7 +34,7 @@ def test_corruption_recomputes_later_equations():
 
 
 def test_corruption_gives_up_without_equations():
-    assert llm.corrupt_solution(llm.GSMProblem("q", "5", "It is five."), random.Random(0), 9) is None
+    assert llm.corrupt_solution(llm.Problem("q", "5", "It is five."), random.Random(0), 9) is None
 
 
 def _require_smollm2():
@@ -55,7 +55,7 @@ def test_smollm2_fast_probe_equals_the_naive_one():
     torch.set_num_threads(2)
     model, tokenizer = llm.load_llm()
     problem, corrupted = llm.probe_problems(1, seed=0, max_delta=9)[0]
-    item = llm.probe_input(tokenizer, problem, corrupted)
+    item = probe.solution_probe_input(tokenizer, problem, corrupted)
     assert "<|im_start|>assistant" in tokenizer.decode(item.prompt)
     assert 0 < item.answer_first_at < len(item.trajectory)
     cuts = [0, item.answer_first_at, len(item.trajectory)]
@@ -71,7 +71,7 @@ def test_smollm2_is_the_llm_worlds_base_and_trains_and_samples_on_the_cpu(tmp_pa
 
     import torch
 
-    from raml_utils import experiment
+    from raml_utils import dispatch, experiment
     from raml_utils.base_model import base_job, base_model_path
     from raml_utils.models import load_model
     from raml_utils.params import load_profile
@@ -81,7 +81,7 @@ def test_smollm2_is_the_llm_worlds_base_and_trains_and_samples_on_the_cpu(tmp_pa
     P = dataclasses.replace(load_profile("smoke_llm"), cache_dir=str(tmp_path), workers=1)
     base_dir = base_model_path(P)
     assert base_job(P).model == "smollm2" and (base_dir / "config.json").is_file()
-    (sft_dir,) = experiment.train(P, [experiment.sft_job(P, "long", 1)])
+    sft_dir = dispatch.build_one(P, experiment.sft_job(P, "long", 1))
     history = load_history(sft_dir)
     assert history and all(np.isfinite(h["loss"]) for h in history)
     base, _ = load_model(base_dir)

@@ -1,8 +1,20 @@
 """Bad parameters fail before any compute, with a message naming the key, the value and what is allowed."""
 
+import ast
+import dataclasses
+import importlib
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from raml_utils.params import ParamError, Profile, load_profile
+import raml_utils.params
+from raml_utils.params import PARAMS_DIR, ParamError, Profile, load_profile
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path, text: str):
@@ -58,18 +70,19 @@ def test_missing_profile_file_lists_the_available_ones(tmp_path):
         load_profile(tmp_path / "absent.yaml")
 
 
-def test_validation_happens_before_any_compute(tmp_path, monkeypatch):
-    # A bad profile must fail in load_profile, before a notebook could start training.
-    import raml_utils.training as training
-
-    monkeypatch.setattr(training, "run_job", lambda *a, **k: pytest.fail("training started"))
-    with pytest.raises(ParamError):
-        load_profile(write(tmp_path, "inherit: smoke\neval: {k: 0}\n"))
+def test_validation_happens_before_any_compute(tmp_path):
+    # A bad profile must fail in load_profile, which loads nothing but the params and worlds layers: no torch, no
+    # training code, so nothing could have started.
+    bad = write(tmp_path, "inherit: smoke\neval: {k: 0}\n")
+    code = ("import sys\nfrom raml_utils.params import ParamError, load_profile\n"
+            f"try:\n    load_profile({str(bad)!r})\nexcept ParamError as e:\n    print('rejected:', e)\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('raml_utils.')\n"
+            "             and not m.startswith(('raml_utils.params', 'raml_utils.worlds'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["rejected: eval.k=0 is not allowed: an integer in 1..n_samples=4", "[]"]
 
 
 def test_cpu_before_cuts_differs_from_cpu_v1_only_in_the_two_cut_settings():
-    import dataclasses
-
     v1, before = load_profile("cpu_v1"), load_profile("cpu_before_cuts")
     assert (before.base.train.steps, before.support_set.sft_steps) == (1000, 100)
     assert (v1.base.train.steps, v1.support_set.sft_steps) == (500, 50)
@@ -113,7 +126,7 @@ def test_the_capacity_of_a_small_cell_is_counted_one_by_one():
 
 
 def test_a_renamed_key_names_its_new_name_and_keeps_cache_keys(tmp_path):
-    from raml_utils.cache import _plain
+    from raml_utils.cache import plain_data
     from raml_utils.experiment import sft_job
 
     with pytest.raises(ParamError, match=r"world.train_steps=\[2, 3\] is not allowed: the key is now world.train_levels"):
@@ -122,6 +135,68 @@ def test_a_renamed_key_names_its_new_name_and_keeps_cache_keys(tmp_path):
         load_profile(write(tmp_path, "inherit: smoke\nsupport_set: {steps: [4]}\n"))
     with pytest.raises(ParamError, match=r"sft.levels=5 is not allowed: unknown key"):  # optimizer steps stay steps
         load_profile(write(tmp_path, "inherit: smoke\nsft: {levels: 5}\n"))
-    plain = _plain(sft_job(load_profile("smoke"), "long", 1))
+    plain = plain_data(sft_job(load_profile("smoke"), "long", 1))
     assert plain["data"]["steps"] == [2, 3, 4] and "levels" not in plain["data"]  # the key a cached model was made under
-    assert "train_steps" in plain["data"] or "train_steps" in _plain(load_profile("smoke").world)
+    assert "train_steps" in plain["data"] or "train_steps" in plain_data(load_profile("smoke").world)
+
+
+def params_modules():
+    return [importlib.import_module(f"raml_utils.params.{m.name}") for m in pkgutil.iter_modules(raml_utils.params.__path__)]
+
+
+def field_docs(module) -> dict[str, dict[str, str]]:
+    """Returns {dataclass: {field: the string right after it}} of a module's source ('' where there is none)."""
+    docs = {}
+    for node in ast.parse(Path(module.__file__).read_text()).body:
+        if isinstance(node, ast.ClassDef) and dataclasses.is_dataclass(getattr(module, node.name)):
+            body = node.body
+            docs[node.name] = {
+                stmt.target.id: (nxt.value.value if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                                 and isinstance(nxt.value.value, str) else "")
+                for stmt, nxt in zip(body, body[1:] + [None])
+                if isinstance(stmt, ast.AnnAssign) and "ClassVar" not in ast.unparse(stmt.annotation)}
+    return docs
+
+
+def test_every_field_says_what_it_does_and_no_field_keeps_its_history():
+    documented = {}
+    for module in params_modules():
+        documented.update(field_docs(module))
+    parts = [getattr(Profile(), f.name) for f in dataclasses.fields(Profile)]
+    classes = {"Profile", "LLMWorldParams"} | {type(part).__name__ for part in parts if dataclasses.is_dataclass(part)}
+    assert classes <= set(documented)  # every dataclass a profile fills is declared in the package's modules
+    for cls, docs in documented.items():
+        fields = {f.name for f in dataclasses.fields(getattr(raml_utils.params, cls))}
+        assert set(docs) == fields, cls
+        for name, doc in docs.items():
+            assert doc.strip(), f"{cls}.{name} has no docstring"
+            # A value's history (when and why it changed) belongs in README "Parameters: history of the defaults".
+            assert not re.search(r"\b20\d\d-\d\d-\d\d\b", doc), f"{cls}.{name}: {doc}"
+
+
+def test_the_package_re_exports_every_dataclass_and_constant_of_its_modules():
+    for module in params_modules():
+        tree = ast.parse(Path(module.__file__).read_text())
+        constants = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if t.id.isupper()}
+        for name, obj in vars(module).items():
+            if (isinstance(obj, type) and obj.__module__ == module.__name__) or name in constants:
+                assert getattr(raml_utils.params, name) is obj and name in raml_utils.params.__all__, name
+    assert PARAMS_DIR == ROOT / "params" and (PARAMS_DIR / "claims.yaml").is_file()  # the top-level folder
+
+
+def test_the_readme_history_ends_at_each_default():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Parameters: history of the defaults\n")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([\w.]+)` \| `([^`]+)` → `([^`]+)` \| (\d{4}-\d\d-\d\d) \|", section, re.M)
+    assert len(rows) >= 10
+    latest, dates = {}, [date for *_, date in rows]
+    assert dates == sorted(dates)  # oldest first
+    for key, old, new, _ in rows:
+        old, new = ast.literal_eval(old), ast.literal_eval(new)
+        assert latest.get(key, old) == old, key  # each row starts where the key's last row ended
+        latest[key] = new
+    for key, value in latest.items():
+        default = Profile()
+        for part in key.split("."):
+            default = getattr(default, part)
+        assert default == value, key

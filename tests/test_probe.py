@@ -4,9 +4,8 @@ import random
 
 import numpy as np
 import pytest
-import torch
 
-from raml_utils import probe
+from raml_utils import probe, pseudo_gradient
 from raml_utils.models import ModelConfig, build_model
 from raml_utils.worlds import ToyWorld, toy
 
@@ -75,7 +74,7 @@ def test_curve_summary_tells_a_gradual_descent_from_a_final_step():
 def test_corruption_is_carried_forward_to_a_wrong_final_answer():
     rng = random.Random(0)
     for p in toy.make_problems(30, "test", seed=4):
-        spec = probe.corrupted_spec(p, rng, 99)
+        spec = pseudo_gradient.corrupted_spec(p, rng, 99)
         assert spec.misread[0] < max(1, p.k - 1)
         r = toy.render(p, spec)
         assert not toy.trajectory_is_correct(p, r.trajectory)
@@ -95,13 +94,13 @@ def test_llm_probe_is_cached_by_its_solutions(tmp_path, monkeypatch):
     from raml_utils.worlds import llm
 
     profile = load_profile("smoke", cache_dir=str(tmp_path))
-    problem = llm.GSMProblem("q", "20", "He has 28 x 4 = 112 apples.\nSo 132 - 112 = 20 are left.")
+    problem = llm.Problem("q", "20", "He has 28 x 4 = 112 apples.\nSo 132 - 112 = 20 are left.")
     loads = []
     monkeypatch.setattr(llm, "load_llm", lambda device: loads.append(device) or ("model", "tokenizer"))
-    monkeypatch.setattr(probe, "llm_probe_rows", lambda model, tokenizer, pairs, params: [
+    monkeypatch.setattr(pseudo_gradient, "llm_probe_rows", lambda model, tokenizer, pairs, params: [
         {"arm": "correct", "question": q, "lhat_drop": float(len(c))} for q, (p, c) in enumerate(pairs)])
-    first = probe.llm_c1_frame(profile, [(problem, "corrupted")])
-    again = probe.llm_c1_frame(profile, [(problem, "corrupted")])
+    first = pseudo_gradient.llm_c1_frame(profile, [(problem, "corrupted")])
+    again = pseudo_gradient.llm_c1_frame(profile, [(problem, "corrupted")])
     assert len(loads) == 1 and again.equals(first) and list(first.seed) == [0]
-    other = probe.llm_c1_frame(profile, [(problem, "corrupted differently")])
+    other = pseudo_gradient.llm_c1_frame(profile, [(problem, "corrupted differently")])
     assert len(loads) == 2 and other.lhat_drop[0] != first.lhat_drop[0]

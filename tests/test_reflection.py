@@ -166,3 +166,15 @@ def test_reflection_word_is_located_in_smollm2_tokens():
         classes = [reflection.token_class(text[a:b], j == i, reflection.LLM_MARKERS)
                    for j, (a, b) in enumerate(enc["offset_mapping"])]
         assert classes.count("reflection") == 1 and "marker" in classes
+
+
+def test_by_word_table_counts_reflection_tokens_per_word():
+    tokens = pd.DataFrame({"word": ["Wait", "Wait", "Wait", "Hmm", "Hmm"],
+                           "token_class": ["reflection", "step", "reflection", "reflection", "step"],
+                           "relative_change": [1.0, 0.0, 0.5, 2.0, 1.0], "lhat_before": [1.0, 1.0, 2.0, 1.0, 1.0],
+                           "lhat_after": [0.0, 1.0, 1.0, 3.0, 2.0]})
+    table = reflection.by_word_table(tokens)
+    assert list(table.index) == ["Wait", "Hmm"]  # in order of appearance
+    assert table.loc["Wait", "tokens"] == 2 and table.loc["Wait", "mean_relative_change"] == 0.75
+    assert table.loc["Wait", "lhat_before"] == 1.5 and table.loc["Hmm", "lhat_after"] == 3.0
+    assert table.loc["Wait", "mean_over_all_tokens_of_those_solutions"] == pytest.approx(0.5)  # every token of it

@@ -4,9 +4,8 @@ import dataclasses
 
 import numpy as np
 
-from raml_utils import experiment
+from raml_utils import dispatch, experiment
 from raml_utils.params import load_profile
-from raml_utils.training import run_jobs
 
 
 def test_cold_retrain_and_evaluation_are_identical(tmp_path):
@@ -14,7 +13,7 @@ def test_cold_retrain_and_evaluation_are_identical(tmp_path):
     for run in ("a", "b"):
         P = dataclasses.replace(load_profile("smoke"), cache_dir=str(tmp_path / run), workers=1)
         job = experiment.sft_job(P, "long", seed=1)
-        (model_dir,) = run_jobs([job], experiment.store_of(P), workers=1)
+        (model_dir,) = dispatch.build_all(experiment.store_of(P), [job], workers=1)
         (result,) = experiment.evaluate_models(P, [model_dir], "in_domain")
         results.append((model_dir, result))
     (dir_a, a), (dir_b, b) = results
@@ -28,8 +27,8 @@ def test_cold_retrain_and_evaluation_are_identical(tmp_path):
 def test_parallel_workers_train_the_same_model_as_in_process(tmp_path):
     P = dataclasses.replace(load_profile("smoke"), cache_dir=str(tmp_path / "serial"))
     jobs = [experiment.sft_job(P, style, seed=1) for style in ("short", "answer_only")]
-    serial = run_jobs(jobs, experiment.store_of(P), workers=1)
+    serial = dispatch.build_all(experiment.store_of(P), jobs, workers=1)
     P2 = dataclasses.replace(P, cache_dir=str(tmp_path / "parallel"))
-    parallel = run_jobs(jobs, experiment.store_of(P2), workers=2)
+    parallel = dispatch.build_all(experiment.store_of(P2), jobs, workers=2)
     for s, p in zip(serial, parallel):
         assert (s / "model.safetensors").read_bytes() == (p / "model.safetensors").read_bytes()

@@ -9,7 +9,6 @@ from raml_utils import experiment, grpo, sft_then_rl
 from raml_utils.base_model import base_job
 from raml_utils.cache import Store
 from raml_utils.params import load_profile
-from raml_utils.training import TrainJob
 from raml_utils.worlds import ToyWorld
 
 PROFILES = ["smoke", "cpu"]
@@ -57,27 +56,6 @@ def test_cache_keys_differ_between_arms_and_seeds_and_not_otherwise(tmp_path):
     assert len(set(paths.values())) == len(paths)
     again = {key: store.path("model", job) for key, job in sft_then_rl.all_jobs(load_profile("smoke")).items()}
     assert again == paths
-
-
-def test_train_jobs_trains_sft_before_grpo_and_returns_directories_in_key_order(monkeypatch, tmp_path):
-    P = load_profile("smoke")
-    jobs = sft_then_rl.all_jobs(P)
-    calls = []
-
-    def fake(kind):
-        def train(profile, job_list, desc=""):
-            calls.append((kind, job_list))
-            return [tmp_path / f"{kind}{i}" for i in range(len(job_list))]
-        return train
-
-    monkeypatch.setattr(experiment, "train", fake("sft"))
-    monkeypatch.setattr(grpo, "train", fake("grpo"))
-    dirs = sft_then_rl.train_jobs(P, jobs)
-    assert [kind for kind, _ in calls] == ["sft", "grpo"]
-    assert all(isinstance(j, TrainJob) for j in calls[0][1]) and all(isinstance(j, grpo.GRPOJob) for j in calls[1][1])
-    assert list(dirs) == list(jobs) and len(set(dirs.values())) == len(jobs)
-    with pytest.raises(TypeError, match="neither SFT"):
-        sft_then_rl.train_jobs(P, {("odd", 1): "not a job"})
 
 
 def test_grpo_settings_print_what_the_runs_use():

@@ -76,11 +76,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_sweeps_start_the_costliest_runs_first():
-    from raml_utils import experiment, training
+    from raml_utils import dispatch, experiment
     from raml_utils.params import load_profile
 
     P = load_profile("smoke")
-    costs = {style: training.expected_cost(experiment.sft_job(P, style, 1)) for style in ("answer_only", "short", "long")}
+    costs = {style: dispatch.expected_cost(experiment.sft_job(P, style, 1)) for style in ("answer_only", "short", "long")}
     assert costs["long"] > costs["short"] > costs["answer_only"] > 0
 
 

