@@ -24,8 +24,6 @@ from typing import ClassVar
 
 import pandas as pd
 import torch
-from transformers import PrinterCallback, TrainerCallback
-from transformers.utils import logging as hf_logging
 
 from .devices import device_for, explain_oom
 from .evaluation import world_of_problems
@@ -210,6 +208,9 @@ def make_trainer(model, tokenizer, problems: list, params: GRPOParams, seed: int
     ``reward_funcs`` defaults to the paper's reward, plus the answer accuracy at weight 0 (logged only).
     """
     import datasets
+    from transformers import PrinterCallback  # the trainer stack takes seconds to import: only where a run starts
+    from transformers.utils import logging as hf_logging
+
     hf_logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
@@ -243,6 +244,8 @@ def weight_change_callback():
 
     AdamW moves every weight by about the learning rate per step whatever the gradient's size, so this (not the
     gradient norm) is what shows a learning rate too large for RL."""
+    from transformers import TrainerCallback
+
     class WeightChange(TrainerCallback):
         def __init__(self):
             self.start, self.by_step = None, {}

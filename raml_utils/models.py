@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
-from transformers.utils import logging as hf_logging
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,8 @@ def seed_everything(seed: int) -> None:
 
 def build_model(cfg: ModelConfig, tokenizer, seed: int):
     """Returns a freshly initialised ``LlamaForCausalLM`` sized by ``cfg`` for ``tokenizer``'s vocabulary."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     seed_everything(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -59,6 +59,8 @@ def n_parameters(model) -> int:
 
 def save_model(model, tokenizer, path: Path) -> None:
     """Writes model (safetensors) and tokenizer to ``path`` (call inside ``cache.atomic_dir``)."""
+    from transformers.utils import logging as hf_logging
+
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per run would bury the notebook's own bars
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
@@ -66,6 +68,9 @@ def save_model(model, tokenizer, path: Path) -> None:
 
 def load_model(path: Path, device: str = "cpu", dtype: torch.dtype | None = None):
     """Returns (model, tokenizer) saved by ``save_model``, in eval mode on ``device`` (float32 unless ``dtype``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
     hf_logging.disable_progress_bar()  # a "Loading weights" bar per model would bury the notebook's own bars
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -13,12 +13,9 @@ import os
 import tempfile
 import warnings
 
-from transformers import PrinterCallback
-from transformers.trainer_pt_utils import BatchRebalanceSampler
-from transformers.utils import logging as hf_logging
-
 from .params import TrainParams
 from .worlds.toy import Rendered
+
 
 LOGGING_STEPS = 10  # loss (and gradient norm) logged every this many optimizer steps
 
@@ -96,6 +93,7 @@ def sft_config(train: TrainParams, seed: int, output_dir: str, device: str = "cp
 
 
 def _seeded_trainer_class():
+    from transformers.trainer_pt_utils import BatchRebalanceSampler
     from trl import SFTTrainer
 
     class SeededSFTTrainer(SFTTrainer):
@@ -113,6 +111,9 @@ def _seeded_trainer_class():
 def train_sft(model, tokenizer, examples: list[Rendered], train: TrainParams, seed: int):
     """Returns (model, loss_history) after SFT on ``examples`` for ``train.steps`` optimizer steps."""
     import datasets
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
     hf_logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     datasets.disable_progress_bars()
