@@ -48,7 +48,8 @@ MAKERS = {training.TrainJob: training.make_sft_model, training.PretrainedBase: t
 
 
 def build(profile: Profile, jobs: dict, desc: str = "training") -> dict:
-    """Returns ``{key: model directory}`` for ``jobs`` (``{key: job}``, any mix of kinds), making what the cache lacks."""
+    """Returns ``{key: model directory}`` for ``jobs`` (``{key: job}``, any mix of kinds), making what the cache
+    lacks."""
     return dict(zip(jobs, build_all(Store(profile.cache_dir), list(jobs.values()), profile.workers, profile.gpus,
                                     desc)))
 
@@ -77,7 +78,8 @@ def build_all(store: Store, jobs: list, workers: int = 1, gpus: int = 0, desc: s
 
 
 def missing_generations(store: Store, jobs: list) -> list[list]:
-    """Returns the jobs (and ancestors) the store lacks, grouped so that each job comes a generation after its parent."""
+    """Returns the jobs (and ancestors) the store lacks, grouped so that each job comes a generation after its
+    parent."""
     depth: dict = {}
 
     def visit(job) -> int:  # the generation of a missing job: one after its latest missing ancestor

@@ -109,8 +109,9 @@ def solution_probe_input(tokenizer, problem, solution: str) -> ProbeInput:
     first_char = llm.first_statement_of_answer(solution)
     first_at = None if first_char is None else sum(1 for _, end in enc["offset_mapping"] if end <= first_char)
     ids = lambda text: tuple(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    return ProbeInput(ids(llm.chat_prompt(tokenizer, problem.question)), tuple(enc["input_ids"]), ids(llm.ANSWER_SUFFIX),
-                      ids(problem.answer), step_ends=(len(enc["input_ids"]),), answer_first_at=first_at)
+    return ProbeInput(ids(llm.chat_prompt(tokenizer, problem.question)), tuple(enc["input_ids"]),
+                      ids(llm.ANSWER_SUFFIX), ids(problem.answer), step_ends=(len(enc["input_ids"]),),
+                      answer_first_at=first_at)
 
 
 def _answer_nll(model, hidden: torch.Tensor, answer: torch.Tensor, per_token: bool = False) -> torch.Tensor:

@@ -28,7 +28,8 @@ def corrupted_spec(problem, rng, max_delta: int):
 
 
 def _record(arm: str, question: int, sample: int, item: probe.ProbeInput, curve: np.ndarray, params) -> dict:
-    return {"arm": arm, "question": question, "sample": sample, **probe.curve_summary(curve, item, params.fall_threshold),
+    summary = probe.curve_summary(curve, item, params.fall_threshold)
+    return {"arm": arm, "question": question, "sample": sample, **summary,
             "curve": probe.on_grid(curve, params.curve_points).tolist()}
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..worlds.toy import STYLES
-from .checks import _check
+from .checks import require
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class TrajectoryLengthParams:
 
     def validate(self, key: str) -> None:
         for s in self.styles:
-            _check(s in STYLES, f"{key}.styles", s, f"trajectory styles {STYLES}")
-        _check(len(self.styles) >= 2, f"{key}.styles", self.styles, "at least two arms")
+            require(s in STYLES, f"{key}.styles", s, f"trajectory styles {STYLES}")
+        require(len(self.styles) >= 2, f"{key}.styles", self.styles, "at least two arms")
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,14 @@ class SupportSetParams:
     def validate(self, key: str) -> None:
         for name in ("sft_sizes", "grpo_sizes"):
             sizes = getattr(self, name)
-            _check(len(sizes) >= 2 and len(set(sizes)) == len(sizes) and all(s >= 1 for s in sizes),
+            require(len(sizes) >= 2 and len(set(sizes)) == len(sizes) and all(s >= 1 for s in sizes),
                    f"{key}.{name}", sizes, "two or more distinct positive integers")
         for k in self.levels:
-            _check(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.levels", k,
+            require(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.levels", k,
                    f"operation counts k in 1..9 with k! >= max(sft_sizes)={max(self.sft_sizes)} distinct orders")
-        _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
-        _check(self.sft_steps > 0, f"{key}.sft_steps", self.sft_steps, "a positive integer")
-        _check(self.style in STYLES and self.style != "answer_only", f"{key}.style", self.style,
+        require(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
+        require(self.sft_steps > 0, f"{key}.sft_steps", self.sft_steps, "a positive integer")
+        require(self.style in STYLES and self.style != "answer_only", f"{key}.style", self.style,
                f"a trajectory style other than answer_only: {STYLES[1:]}")
 
 
@@ -85,7 +85,7 @@ class EfficiencyParams:
     the longest ones. One generation at the largest budget serves all; each budget adds one forced answer"""
 
     def validate(self, key: str) -> None:
-        _check(len(self.budgets) >= 1 and len(set(self.budgets)) == len(self.budgets)
+        require(len(self.budgets) >= 1 and len(set(self.budgets)) == len(self.budgets)
                and all(b >= 1 for b in self.budgets), f"{key}.budgets", self.budgets, "one or more distinct positive integers")
 
 
@@ -103,9 +103,9 @@ class SFTThenRLParams:
     evaluations"""
 
     def validate(self, key: str) -> None:
-        _check(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
+        require(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
                f"a trajectory style other than answer_only: {STYLES[1:]}")
-        _check(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "distinct integers, or [] for "
+        require(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "distinct integers, or [] for "
                "the profile's seeds")
 
 
@@ -142,14 +142,14 @@ class RLCheckParams:
 
     def validate(self, key: str) -> None:
         for name in ("candidates", "questions", "samples"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
-        _check(len(self.check_seeds) >= 1 and len(set(self.check_seeds)) == len(self.check_seeds),
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        require(len(self.check_seeds) >= 1 and len(set(self.check_seeds)) == len(self.check_seeds),
                f"{key}.check_seeds", self.check_seeds, "one or more distinct integers")
-        _check(self.pilot_seed not in self.check_seeds, f"{key}.pilot_seed", self.pilot_seed,
+        require(self.pilot_seed not in self.check_seeds, f"{key}.pilot_seed", self.pilot_seed,
                f"a seed other than the check seeds {self.check_seeds}")
-        _check(self.selection_seed != self.measurement_seed, f"{key}.measurement_seed", self.measurement_seed,
+        require(self.selection_seed != self.measurement_seed, f"{key}.measurement_seed", self.measurement_seed,
                "a sampling seed other than selection_seed")
-        _check(0 <= self.lesson_learning_rate < 1, f"{key}.lesson_learning_rate", self.lesson_learning_rate,
+        require(0 <= self.lesson_learning_rate < 1, f"{key}.lesson_learning_rate", self.lesson_learning_rate,
                "a value in [0, 1)")
 
 
@@ -173,4 +173,4 @@ class GeneralisationParams:
 
     def validate(self, key: str) -> None:
         for name in ("n_questions", "held_out_questions", "max_new_tokens"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .checks import _check
+from .checks import require
 
 # The contrasts read on the difficulty ladder, with the arm whose pilot places their rungs (params/claims.yaml,
 # ``ladder.reference_arms``; a test keeps the two lists equal).
@@ -35,13 +35,13 @@ class LadderParams:
 
     def validate(self, key: str) -> None:
         for k in self.levels:
-            _check(1 <= k <= 9, f"{key}.levels", k, "operation counts between 1 and 9")
-        _check(len(set(self.levels)) == len(self.levels), f"{key}.levels", self.levels, "distinct levels")
+            require(1 <= k <= 9, f"{key}.levels", k, "operation counts between 1 and 9")
+        require(len(set(self.levels)) == len(self.levels), f"{key}.levels", self.levels, "distinct levels")
         for name, table in (("rungs", self.rungs), ("expected_half_width", self.expected_half_width)):
             for contrast in table:
-                _check(contrast in LADDER_CONTRASTS, f"{key}.{name}", contrast, f"one of {LADDER_CONTRASTS}")
+                require(contrast in LADDER_CONTRASTS, f"{key}.{name}", contrast, f"one of {LADDER_CONTRASTS}")
         for contrast, rungs in self.rungs.items():
-            _check(len(rungs) >= 1 and all(r in self.levels for r in rungs), f"{key}.rungs.{contrast}", rungs,
+            require(len(rungs) >= 1 and all(r in self.levels for r in rungs), f"{key}.rungs.{contrast}", rungs,
                    f"one or more levels of {key}.levels={self.levels}")
         for contrast, width in self.expected_half_width.items():
-            _check(width > 0, f"{key}.expected_half_width.{contrast}", width, "a positive number")
+            require(width > 0, f"{key}.expected_half_width.{contrast}", width, "a positive number")

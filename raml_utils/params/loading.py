@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .checks import ParamError, _check
+from .checks import ParamError, require
 from .profile import Profile
 from .world import WORLD_KINDS, WorldParams
 
@@ -24,27 +24,27 @@ def _coerce(tp, value, key: str):
     """Returns ``value`` converted to the annotated type ``tp``, or raises ParamError naming ``key``."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        _check(isinstance(value, dict), key, value, f"a mapping of {tp.__name__} fields")
+        require(isinstance(value, dict), key, value, f"a mapping of {tp.__name__} fields")
         return _build_nested(tp, tp(), value, key)
     if origin is dict:
-        _check(isinstance(value, dict), key, value, "a mapping")
+        require(isinstance(value, dict), key, value, "a mapping")
         key_tp, value_tp = typing.get_args(tp)
         return {_coerce(key_tp, k, key): _coerce(value_tp, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
-        _check(isinstance(value, (list, tuple)), key, value, "a list")
+        require(isinstance(value, (list, tuple)), key, value, "a list")
         (item_tp, _) = typing.get_args(tp)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     if tp is float:
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "a number")
+        require(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "a number")
         return float(value)
     if tp is int:
-        _check(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
+        require(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
         return value
     if tp is bool:
-        _check(isinstance(value, bool), key, value, "true or false")
+        require(isinstance(value, bool), key, value, "true or false")
         return value
     if tp is str:
-        _check(isinstance(value, str), key, value, "a string")
+        require(isinstance(value, str), key, value, "a string")
         return value
     raise TypeError(f"unsupported parameter type {tp} for {key}")
 
@@ -70,15 +70,15 @@ def _build_nested(cls, default, data: dict, prefix: str):
             _reject(cls, name, value, prefix)
         current = getattr(default, name)
         if name == "world" and cls is Profile:
-            _check(isinstance(value, dict), key, value, "a mapping of world fields")
+            require(isinstance(value, dict), key, value, "a mapping of world fields")
             kind = value.get("kind", current.kind)
-            _check(kind in WORLD_KINDS, f"{key}.kind", kind, f"one of {sorted(WORLD_KINDS)}")
+            require(kind in WORLD_KINDS, f"{key}.kind", kind, f"one of {sorted(WORLD_KINDS)}")
             world_cls = WORLD_KINDS[kind]
             given = {k: v for k, v in value.items() if not (k == "kind" and world_cls is WorldParams)}
             start = current if isinstance(current, world_cls) else world_cls()
             changes[name] = _build_nested(world_cls, start, given, key)
         elif dataclasses.is_dataclass(hints[name]):
-            _check(isinstance(value, dict), key, value, f"a mapping of {hints[name].__name__} fields")
+            require(isinstance(value, dict), key, value, f"a mapping of {hints[name].__name__} fields")
             changes[name] = _build_nested(hints[name], current, value, key)
         else:
             changes[name] = _coerce(hints[name], value, key)
@@ -100,7 +100,7 @@ def load_profile(profile: str | Path, **overrides) -> Profile:
     """Returns the validated ``Profile`` of a profile name or yaml path, with optional key overrides."""
     path = profile_path(profile)
     data = yaml.safe_load(path.read_text()) or {}
-    _check(isinstance(data, dict), str(path), data, "a mapping of profile keys")
+    require(isinstance(data, dict), str(path), data, "a mapping of profile keys")
     parent = data.pop("inherit", None)
     base = load_profile(parent) if parent else Profile()
     data.setdefault("name", path.stem)

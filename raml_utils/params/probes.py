@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import _check
+from .checks import require
 
 
 @dataclass(frozen=True)
@@ -78,18 +78,18 @@ class PseudoGradientParams:
     def validate(self, key: str) -> None:
         for name in ("n_questions", "n_samples", "corrupt_max_delta", "plane_questions", "path_questions",
                      "fit_steps", "theory_instances", "theory_train_steps", "llm_problems", "llm_corrupt_max_delta"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
-        _check(self.corrupt_max_delta < 100, f"{key}.corrupt_max_delta", self.corrupt_max_delta,
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        require(self.corrupt_max_delta < 100, f"{key}.corrupt_max_delta", self.corrupt_max_delta,
                "an integer in 1..99 (operands are two-digit)")
-        _check(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
+        require(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
         for name in ("curve_points", "plane_grid", "path_plane_grid"):
-            _check(getattr(self, name) >= 3, f"{key}.{name}", getattr(self, name), "an integer >= 3")
-        _check(self.normalisation in ("filter", "tensor"), f"{key}.normalisation", self.normalisation,
+            require(getattr(self, name) >= 3, f"{key}.{name}", getattr(self, name), "an integer >= 3")
+        require(self.normalisation in ("filter", "tensor"), f"{key}.normalisation", self.normalisation,
                "'filter' or 'tensor'")
-        _check(0 < self.fit_lr < 1, f"{key}.fit_lr", self.fit_lr, "a value in (0, 1)")
-        _check(self.fit_norm_penalty >= 0, f"{key}.fit_norm_penalty", self.fit_norm_penalty, "a non-negative value")
-        _check(self.theory_dim >= 2, f"{key}.theory_dim", self.theory_dim, "an integer >= 2")
-        _check(len(self.theory_contexts) >= 1 and all(n >= 1 for n in self.theory_contexts), f"{key}.theory_contexts",
+        require(0 < self.fit_lr < 1, f"{key}.fit_lr", self.fit_lr, "a value in (0, 1)")
+        require(self.fit_norm_penalty >= 0, f"{key}.fit_norm_penalty", self.fit_norm_penalty, "a non-negative value")
+        require(self.theory_dim >= 2, f"{key}.theory_dim", self.theory_dim, "an integer >= 2")
+        require(len(self.theory_contexts) >= 1 and all(n >= 1 for n in self.theory_contexts), f"{key}.theory_contexts",
                self.theory_contexts, "one or more positive integers")
 
 
@@ -141,13 +141,13 @@ class ReflectionParams:
     """inserted on its own line after the first line"""
 
     def validate(self, key: str) -> None:
-        _check(0 < self.reflection_rate <= 1, f"{key}.reflection_rate", self.reflection_rate, "a fraction in (0, 1]")
+        require(0 < self.reflection_rate <= 1, f"{key}.reflection_rate", self.reflection_rate, "a fraction in (0, 1]")
         for name in ("n_questions", "c8_questions", "c8_samples", "llm_problems"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
-        _check(self.min_lhat > 0, f"{key}.min_lhat", self.min_lhat, "a positive value (nats)")
-        _check(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
-        _check(self.curve_points >= 3, f"{key}.curve_points", self.curve_points, "an integer >= 3")
-        _check(len(self.llm_words) >= 1 and all(w.strip() for w in self.llm_words), f"{key}.llm_words",
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        require(self.min_lhat > 0, f"{key}.min_lhat", self.min_lhat, "a positive value (nats)")
+        require(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
+        require(self.curve_points >= 3, f"{key}.curve_points", self.curve_points, "an integer >= 3")
+        require(len(self.llm_words) >= 1 and all(w.strip() for w in self.llm_words), f"{key}.llm_words",
                self.llm_words, "one or more non-empty words")
-        _check(self.llm_sentence.startswith("{word}") and self.llm_sentence.count("{word}") == 1,
+        require(self.llm_sentence.startswith("{word}") and self.llm_sentence.count("{word}") == 1,
                f"{key}.llm_sentence", self.llm_sentence, "a sentence that starts with {word} and names it once")

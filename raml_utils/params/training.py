@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..worlds.toy import STYLES
-from .checks import _check
+from .checks import require
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class ModelParams:
 
     def validate(self, key: str) -> None:
         for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
-        _check(self.hidden_size % self.num_heads == 0, f"{key}.num_heads", self.num_heads,
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        require(self.hidden_size % self.num_heads == 0, f"{key}.num_heads", self.num_heads,
                f"a divisor of hidden_size={self.hidden_size}")
 
 
@@ -66,14 +66,14 @@ class TrainParams:
     (params/claims.yaml, fixed)"""
 
     def validate(self, key: str) -> None:
-        _check(self.steps > 0, f"{key}.steps", self.steps, "a positive integer")
-        _check(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
-        _check(self.micro_batches > 0 and self.batch_size % self.micro_batches == 0, f"{key}.micro_batches",
+        require(self.steps > 0, f"{key}.steps", self.steps, "a positive integer")
+        require(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
+        require(self.micro_batches > 0 and self.batch_size % self.micro_batches == 0, f"{key}.micro_batches",
                self.micro_batches, f"a positive divisor of batch_size={self.batch_size}")
-        _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
-        _check(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
-        _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, "a non-negative value")
-        _check(0 <= self.truncation_rate < 1, f"{key}.truncation_rate", self.truncation_rate, "a value in [0, 1)")
+        require(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
+        require(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
+        require(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, "a non-negative value")
+        require(0 <= self.truncation_rate < 1, f"{key}.truncation_rate", self.truncation_rate, "a value in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,13 @@ class BaseParams:
     def validate(self, key: str) -> None:
         self.facts_train.validate(f"{key}.facts_train")
         self.train.validate(f"{key}.train")
-        _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
+        require(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
         for s in self.trajectory_styles:
-            _check(s in STYLES, f"{key}.trajectory_styles", s, f"trajectory styles {STYLES}")
-        _check(0 <= self.mid_trajectory_rate <= 1, f"{key}.mid_trajectory_rate", self.mid_trajectory_rate,
+            require(s in STYLES, f"{key}.trajectory_styles", s, f"trajectory styles {STYLES}")
+        require(0 <= self.mid_trajectory_rate <= 1, f"{key}.mid_trajectory_rate", self.mid_trajectory_rate,
                "a fraction in [0, 1]")
-        _check(0 <= self.fact_share < 1, f"{key}.fact_share", self.fact_share, "a fraction in [0, 1)")
-        _check(self.fact_style in STYLES, f"{key}.fact_style", self.fact_style, f"one of {STYLES}")
+        require(0 <= self.fact_share < 1, f"{key}.fact_share", self.fact_share, "a fraction in [0, 1)")
+        require(self.fact_style in STYLES, f"{key}.fact_style", self.fact_style, f"one of {STYLES}")
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,12 @@ class EvalParams:
     """which unseen questions every test set draws (the ladder pilot draws others)"""
 
     def validate(self, key: str) -> None:
-        _check(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
-        _check(self.n_samples > 0, f"{key}.n_samples", self.n_samples, "a positive integer")
-        _check(1 <= self.k <= self.n_samples, f"{key}.k", self.k, f"an integer in 1..n_samples={self.n_samples}")
-        _check(self.temperature > 0, f"{key}.temperature", self.temperature, "a positive value")
-        _check(self.max_new_tokens > 0, f"{key}.max_new_tokens", self.max_new_tokens, "a positive integer")
-        _check(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
+        require(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
+        require(self.n_samples > 0, f"{key}.n_samples", self.n_samples, "a positive integer")
+        require(1 <= self.k <= self.n_samples, f"{key}.k", self.k, f"an integer in 1..n_samples={self.n_samples}")
+        require(self.temperature > 0, f"{key}.temperature", self.temperature, "a positive value")
+        require(self.max_new_tokens > 0, f"{key}.max_new_tokens", self.max_new_tokens, "a positive integer")
+        require(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
 
 
 @dataclass(frozen=True)
@@ -197,11 +197,11 @@ class GRPOParams:
 
     def validate(self, key: str) -> None:
         for name in ("steps", "prompts_per_step", "max_completion_length"):
-            _check(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
-        _check(self.group_size >= 2, f"{key}.group_size", self.group_size, "an integer >= 2 (advantages need a group)")
-        _check(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
-        _check(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
-        _check(self.beta >= 0, f"{key}.beta", self.beta, "a non-negative value")
-        _check(0 < self.epsilon < 1, f"{key}.epsilon", self.epsilon, "a value in (0, 1)")
-        _check(self.temperature > 0, f"{key}.temperature", self.temperature, "a positive value")
-        _check(self.max_grad_norm > 0, f"{key}.max_grad_norm", self.max_grad_norm, "a positive value")
+            require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
+        require(self.group_size >= 2, f"{key}.group_size", self.group_size, "an integer >= 2 (advantages need a group)")
+        require(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
+        require(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
+        require(self.beta >= 0, f"{key}.beta", self.beta, "a non-negative value")
+        require(0 < self.epsilon < 1, f"{key}.epsilon", self.epsilon, "a value in (0, 1)")
+        require(self.temperature > 0, f"{key}.temperature", self.temperature, "a positive value")
+        require(self.max_grad_norm > 0, f"{key}.max_grad_norm", self.max_grad_norm, "a positive value")

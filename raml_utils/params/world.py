@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ..worlds import llm_tasks
 from ..worlds.toy import CARRY_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, has_carries
-from .checks import _check
+from .checks import require
 
 # A question's difficulty is its level (operations per question, or calculation steps per worked solution); these
 # fields were once named ``*_steps``. Cache keys and params hashes keep the old names (``cache.CACHE_NAMES``), so a
@@ -53,16 +53,16 @@ class WorldParams:
 
     def validate(self, key: str) -> None:
         for f in self.families:
-            _check(f in FAMILIES, f"{key}.families", f, f"one of {FAMILIES}")
-        _check(len({has_carries(f) for f in self.families}) == 1, f"{key}.families", self.families,
+            require(f in FAMILIES, f"{key}.families", f, f"one of {FAMILIES}")
+        require(len({has_carries(f) for f in self.families}) == 1, f"{key}.families", self.families,
                f"families of one arithmetic: the carry world's {CARRY_FAMILIES} or the digit-wise {DIGITWISE_FAMILIES}")
-        _check(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
+        require(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
                f"one of families {self.families}")
-        _check(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")
+        require(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")
         for name in ("train_levels", "easy_levels", "hard_levels"):
             for k in getattr(self, name):
-                _check(1 <= k <= 9, f"{key}.{name}", k, "operation counts between 1 and 9")
-        _check(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
+                require(1 <= k <= 9, f"{key}.{name}", k, "operation counts between 1 and 9")
+        require(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
 
     @property
     def train_families(self) -> tuple[str, ...]:
@@ -124,27 +124,27 @@ class LLMWorldParams:
     easy_levels: ClassVar[tuple[int, ...]] = ()  # the pretrained base has seen no trajectory of ours
 
     def validate(self, key: str) -> None:
-        _check(self.kind == "llm", f"{key}.kind", self.kind, "'toy' or 'llm'")
+        require(self.kind == "llm", f"{key}.kind", self.kind, "'toy' or 'llm'")
         if self.model != "smollm2":
             path = Path(self.model).expanduser()
-            _check(path.is_dir() and (path / "config.json").is_file(), f"{key}.model", self.model,
+            require(path.is_dir() and (path / "config.json").is_file(), f"{key}.model", self.model,
                    "'smollm2' or a local Hugging Face model directory with a config.json (nothing is downloaded)")
         for f in (*self.families, *self.held_out_families):
-            _check(f in llm_tasks.FAMILIES, f"{key}.families", f, f"reasoning-gym families {llm_tasks.FAMILIES}")
+            require(f in llm_tasks.FAMILIES, f"{key}.families", f, f"reasoning-gym families {llm_tasks.FAMILIES}")
         for f in self.held_out_families:
-            _check(f in self.families, f"{key}.held_out_families", f, f"one of families {self.families}")
-        _check(len(self.train_families) >= 1, f"{key}.held_out_families", self.held_out_families,
+            require(f in self.families, f"{key}.held_out_families", f, f"one of families {self.families}")
+        require(len(self.train_families) >= 1, f"{key}.held_out_families", self.held_out_families,
                "at least one family left to fine-tune on")
         for name in ("train_levels", "hard_levels"):
             for k in getattr(self, name):
-                _check(k in llm_tasks.levels_of(self.train_families), f"{key}.{name}", k,
+                require(k in llm_tasks.levels_of(self.train_families), f"{key}.{name}", k,
                        f"levels every fine-tuning family has: {llm_tasks.levels_of(self.train_families)}")
-        _check(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
-        _check(self.dtype in ("auto", "bfloat16", "float32"), f"{key}.dtype", self.dtype,
+        require(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
+        require(self.dtype in ("auto", "bfloat16", "float32"), f"{key}.dtype", self.dtype,
                "'auto', 'bfloat16' or 'float32'")
-        _check(self.sampler in ("auto", "vllm", "transformers"), f"{key}.sampler", self.sampler,
+        require(self.sampler in ("auto", "vllm", "transformers"), f"{key}.sampler", self.sampler,
                "'auto', 'vllm' or 'transformers'")
-        _check(0 < self.vllm_memory_fraction < 1, f"{key}.vllm_memory_fraction", self.vllm_memory_fraction,
+        require(0 < self.vllm_memory_fraction < 1, f"{key}.vllm_memory_fraction", self.vllm_memory_fraction,
                "a fraction in (0, 1)")
 
     @property
