@@ -65,14 +65,14 @@ class SupportSetParams:
         for name in ("sft_sizes", "grpo_sizes"):
             sizes = getattr(self, name)
             require(len(sizes) >= 2 and len(set(sizes)) == len(sizes) and all(s >= 1 for s in sizes),
-                   f"{key}.{name}", sizes, "two or more distinct positive integers")
+                    f"{key}.{name}", sizes, "two or more distinct positive integers")
         for k in self.levels:
             require(1 <= k <= 9 and math.factorial(k) >= max(self.sft_sizes), f"{key}.levels", k,
-                   f"operation counts k in 1..9 with k! >= max(sft_sizes)={max(self.sft_sizes)} distinct orders")
+                    f"operation counts k in 1..9 with k! >= max(sft_sizes)={max(self.sft_sizes)} distinct orders")
         require(self.n_questions > 0, f"{key}.n_questions", self.n_questions, "a positive integer")
         require(self.sft_steps > 0, f"{key}.sft_steps", self.sft_steps, "a positive integer")
         require(self.style in STYLES and self.style != "answer_only", f"{key}.style", self.style,
-               f"a trajectory style other than answer_only: {STYLES[1:]}")
+                f"a trajectory style other than answer_only: {STYLES[1:]}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class EfficiencyParams:
 
     def validate(self, key: str) -> None:
         require(len(self.budgets) >= 1 and len(set(self.budgets)) == len(self.budgets)
-               and all(b >= 1 for b in self.budgets), f"{key}.budgets", self.budgets, "one or more distinct positive integers")
+                and all(b >= 1 for b in self.budgets), f"{key}.budgets", self.budgets, "one or more distinct positive integers")
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,9 @@ class SFTThenRLParams:
 
     def validate(self, key: str) -> None:
         require(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
-               f"a trajectory style other than answer_only: {STYLES[1:]}")
+                f"a trajectory style other than answer_only: {STYLES[1:]}")
         require(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "distinct integers, or [] for "
-               "the profile's seeds")
+                "the profile's seeds")
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,13 @@ class RLCheckParams:
         for name in ("candidates", "questions", "samples"):
             require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
         require(len(self.check_seeds) >= 1 and len(set(self.check_seeds)) == len(self.check_seeds),
-               f"{key}.check_seeds", self.check_seeds, "one or more distinct integers")
+                f"{key}.check_seeds", self.check_seeds, "one or more distinct integers")
         require(self.pilot_seed not in self.check_seeds, f"{key}.pilot_seed", self.pilot_seed,
-               f"a seed other than the check seeds {self.check_seeds}")
+                f"a seed other than the check seeds {self.check_seeds}")
         require(self.selection_seed != self.measurement_seed, f"{key}.measurement_seed", self.measurement_seed,
-               "a sampling seed other than selection_seed")
+                "a sampling seed other than selection_seed")
         require(0 <= self.lesson_learning_rate < 1, f"{key}.lesson_learning_rate", self.lesson_learning_rate,
-               "a value in [0, 1)")
+                "a value in [0, 1)")
 
 
 @dataclass(frozen=True)

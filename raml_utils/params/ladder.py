@@ -42,6 +42,6 @@ class LadderParams:
                 require(contrast in LADDER_CONTRASTS, f"{key}.{name}", contrast, f"one of {LADDER_CONTRASTS}")
         for contrast, rungs in self.rungs.items():
             require(len(rungs) >= 1 and all(r in self.levels for r in rungs), f"{key}.rungs.{contrast}", rungs,
-                   f"one or more levels of {key}.levels={self.levels}")
+                    f"one or more levels of {key}.levels={self.levels}")
         for contrast, width in self.expected_half_width.items():
             require(width > 0, f"{key}.expected_half_width.{contrast}", width, "a positive number")

@@ -80,17 +80,17 @@ class PseudoGradientParams:
                      "fit_steps", "theory_instances", "theory_train_steps", "llm_problems", "llm_corrupt_max_delta"):
             require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
         require(self.corrupt_max_delta < 100, f"{key}.corrupt_max_delta", self.corrupt_max_delta,
-               "an integer in 1..99 (operands are two-digit)")
+                "an integer in 1..99 (operands are two-digit)")
         require(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
         for name in ("curve_points", "plane_grid", "path_plane_grid"):
             require(getattr(self, name) >= 3, f"{key}.{name}", getattr(self, name), "an integer >= 3")
         require(self.normalisation in ("filter", "tensor"), f"{key}.normalisation", self.normalisation,
-               "'filter' or 'tensor'")
+                "'filter' or 'tensor'")
         require(0 < self.fit_lr < 1, f"{key}.fit_lr", self.fit_lr, "a value in (0, 1)")
         require(self.fit_norm_penalty >= 0, f"{key}.fit_norm_penalty", self.fit_norm_penalty, "a non-negative value")
         require(self.theory_dim >= 2, f"{key}.theory_dim", self.theory_dim, "an integer >= 2")
         require(len(self.theory_contexts) >= 1 and all(n >= 1 for n in self.theory_contexts), f"{key}.theory_contexts",
-               self.theory_contexts, "one or more positive integers")
+                self.theory_contexts, "one or more positive integers")
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,6 @@ class ReflectionParams:
         require(self.fall_threshold >= 0, f"{key}.fall_threshold", self.fall_threshold, "a non-negative value")
         require(self.curve_points >= 3, f"{key}.curve_points", self.curve_points, "an integer >= 3")
         require(len(self.llm_words) >= 1 and all(w.strip() for w in self.llm_words), f"{key}.llm_words",
-               self.llm_words, "one or more non-empty words")
+                self.llm_words, "one or more non-empty words")
         require(self.llm_sentence.startswith("{word}") and self.llm_sentence.count("{word}") == 1,
-               f"{key}.llm_sentence", self.llm_sentence, "a sentence that starts with {word} and names it once")
+                f"{key}.llm_sentence", self.llm_sentence, "a sentence that starts with {word} and names it once")

@@ -86,21 +86,21 @@ class Profile:
         require(self.workers >= 1, "workers", self.workers, "a positive integer")
         require(self.gpus >= 1, "gpus", self.gpus, "a positive integer")
         require(self.gpus == 1 or self.world.kind == "llm", "gpus", self.gpus,
-               "1 in the toy world (its models train on the CPU)")
+                "1 in the toy world (its models train on the CPU)")
         require(self.sft_questions > 0, "sft_questions", self.sft_questions, "a positive integer")
         require(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds,
-               "one or more distinct integers")
+                "one or more distinct integers")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if hasattr(value, "validate"):
                 value.validate(f.name)
         require(max(self.support_set.grpo_sizes) <= self.grpo.group_size, "support_set.grpo_sizes",
-               self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
+                self.support_set.grpo_sizes, f"sizes at most grpo.group_size={self.grpo.group_size}")
         require(max(self.efficiency.budgets) < self.eval.max_new_tokens, "efficiency.budgets", self.efficiency.budgets,
-               f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
+                f"budgets below eval.max_new_tokens={self.eval.max_new_tokens} (the full trajectory's limit)")
         if self.ladder.levels:
             require(set(self.world.train_levels) <= set(self.ladder.levels), "ladder.levels", self.ladder.levels,
-                   f"levels that include every training level world.train_levels={self.world.train_levels}")
+                    f"levels that include every training level world.train_levels={self.world.train_levels}")
         world_styles = STYLES if self.world.kind == "toy" else llm_tasks.STYLES
         for s in self.trajectory_length.styles:
             require(s in world_styles, "trajectory_length.styles", s, f"the {self.world.kind} world's styles {world_styles}")
@@ -110,11 +110,11 @@ class Profile:
         used = {*self.seeds, *self.sft_then_rl.seeds}
         for seed in (*self.rl_check.check_seeds, self.rl_check.pilot_seed):
             require(seed not in used, "rl_check.check_seeds", self.rl_check.check_seeds,
-                   f"seeds no verdict uses (verdict seeds: {sorted(used)}; pilot_seed {self.rl_check.pilot_seed})")
+                    f"seeds no verdict uses (verdict seeds: {sorted(used)}; pilot_seed {self.rl_check.pilot_seed})")
         for name in ("n_questions", "c8_questions"):
             require(getattr(self.reflection, name) <= self.eval.n_questions, f"reflection.{name}",
-                   getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "
-                   "probed questions are taken from the evaluation's test set)")
+                    getattr(self.reflection, name), f"at most eval.n_questions={self.eval.n_questions} (the "
+                    "probed questions are taken from the evaluation's test set)")
 
     def _validate_toy_counts(self) -> None:
         """Checks every count of questions against what the toy world holds: a set of ``n`` questions spreads them
@@ -141,11 +141,11 @@ class Profile:
             cells = [(f, k) for f in families for k in levels_]
             largest = min(split_capacity(f, k, split, band, w.test_fraction) for f, k in cells) * len(cells)
             require(n <= largest, key, n, f"at most {largest}: the distinct {split} questions of families "
-                   f"{tuple(families)} at k in {tuple(levels_)} (operands {band[0]:02d}..{band[1]:02d}), spread over "
-                   f"{len(cells)} cells")
+                    f"{tuple(families)} at k in {tuple(levels_)} (operands {band[0]:02d}..{band[1]:02d}), spread over "
+                    f"{len(cells)} cells")
 
     def _validate_toy_budgets(self) -> None:
         longest = longest_completion_tokens(max(self.world.hard_levels), self.world.families)
         require(self.generalisation.max_new_tokens >= longest, "generalisation.max_new_tokens",
-               self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
-               f"world.hard_levels={self.world.hard_levels} (a shorter budget would mark correct answers malformed)")
+                self.generalisation.max_new_tokens, f"at least {longest} tokens: the longest correct completion at "
+                f"world.hard_levels={self.world.hard_levels} (a shorter budget would mark correct answers malformed)")

@@ -31,7 +31,7 @@ class ModelParams:
         for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"):
             require(getattr(self, name) > 0, f"{key}.{name}", getattr(self, name), "a positive integer")
         require(self.hidden_size % self.num_heads == 0, f"{key}.num_heads", self.num_heads,
-               f"a divisor of hidden_size={self.hidden_size}")
+                f"a divisor of hidden_size={self.hidden_size}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class TrainParams:
         require(self.steps > 0, f"{key}.steps", self.steps, "a positive integer")
         require(self.batch_size > 0, f"{key}.batch_size", self.batch_size, "a positive integer")
         require(self.micro_batches > 0 and self.batch_size % self.micro_batches == 0, f"{key}.micro_batches",
-               self.micro_batches, f"a positive divisor of batch_size={self.batch_size}")
+                self.micro_batches, f"a positive divisor of batch_size={self.batch_size}")
         require(0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate, "a value in (0, 1)")
         require(0 <= self.warmup_ratio < 1, f"{key}.warmup_ratio", self.warmup_ratio, "a value in [0, 1)")
         require(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, "a non-negative value")
@@ -115,7 +115,7 @@ class BaseParams:
         for s in self.trajectory_styles:
             require(s in STYLES, f"{key}.trajectory_styles", s, f"trajectory styles {STYLES}")
         require(0 <= self.mid_trajectory_rate <= 1, f"{key}.mid_trajectory_rate", self.mid_trajectory_rate,
-               "a fraction in [0, 1]")
+                "a fraction in [0, 1]")
         require(0 <= self.fact_share < 1, f"{key}.fact_share", self.fact_share, "a fraction in [0, 1)")
         require(self.fact_style in STYLES, f"{key}.fact_style", self.fact_style, f"one of {STYLES}")
 

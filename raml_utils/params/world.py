@@ -55,9 +55,9 @@ class WorldParams:
         for f in self.families:
             require(f in FAMILIES, f"{key}.families", f, f"one of {FAMILIES}")
         require(len({has_carries(f) for f in self.families}) == 1, f"{key}.families", self.families,
-               f"families of one arithmetic: the carry world's {CARRY_FAMILIES} or the digit-wise {DIGITWISE_FAMILIES}")
+                f"families of one arithmetic: the carry world's {CARRY_FAMILIES} or the digit-wise {DIGITWISE_FAMILIES}")
         require(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
-               f"one of families {self.families}")
+                f"one of families {self.families}")
         require(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")
         for name in ("train_levels", "easy_levels", "hard_levels"):
             for k in getattr(self, name):
@@ -128,24 +128,24 @@ class LLMWorldParams:
         if self.model != "smollm2":
             path = Path(self.model).expanduser()
             require(path.is_dir() and (path / "config.json").is_file(), f"{key}.model", self.model,
-                   "'smollm2' or a local Hugging Face model directory with a config.json (nothing is downloaded)")
+                    "'smollm2' or a local Hugging Face model directory with a config.json (nothing is downloaded)")
         for f in (*self.families, *self.held_out_families):
             require(f in llm_tasks.FAMILIES, f"{key}.families", f, f"reasoning-gym families {llm_tasks.FAMILIES}")
         for f in self.held_out_families:
             require(f in self.families, f"{key}.held_out_families", f, f"one of families {self.families}")
         require(len(self.train_families) >= 1, f"{key}.held_out_families", self.held_out_families,
-               "at least one family left to fine-tune on")
+                "at least one family left to fine-tune on")
         for name in ("train_levels", "hard_levels"):
             for k in getattr(self, name):
                 require(k in llm_tasks.levels_of(self.train_families), f"{key}.{name}", k,
-                       f"levels every fine-tuning family has: {llm_tasks.levels_of(self.train_families)}")
+                        f"levels every fine-tuning family has: {llm_tasks.levels_of(self.train_families)}")
         require(0 < self.test_fraction < 1, f"{key}.test_fraction", self.test_fraction, "a fraction in (0, 1)")
         require(self.dtype in ("auto", "bfloat16", "float32"), f"{key}.dtype", self.dtype,
-               "'auto', 'bfloat16' or 'float32'")
+                "'auto', 'bfloat16' or 'float32'")
         require(self.sampler in ("auto", "vllm", "transformers"), f"{key}.sampler", self.sampler,
-               "'auto', 'vllm' or 'transformers'")
+                "'auto', 'vllm' or 'transformers'")
         require(0 < self.vllm_memory_fraction < 1, f"{key}.vllm_memory_fraction", self.vllm_memory_fraction,
-               "a fraction in (0, 1)")
+                "a fraction in (0, 1)")
 
     @property
     def train_families(self) -> tuple[str, ...]:
