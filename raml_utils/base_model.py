@@ -33,7 +33,7 @@ def base_job(profile: Profile) -> TrainJob | PretrainedBase:
 
 def base_model_path(profile: Profile) -> Path:
     """Returns the cache directory of the base model, pre-training it first if it is missing."""
-    return build_one(profile, base_job(profile))
+    return build_one(profile, base_job(profile), desc="base model")
 
 
 def base_history(profile: Profile):

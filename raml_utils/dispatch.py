@@ -54,9 +54,9 @@ def build(profile: Profile, jobs: dict, desc: str = "training") -> dict:
                                     desc)))
 
 
-def build_one(profile: Profile, job) -> Path:
+def build_one(profile: Profile, job, desc: str = "model") -> Path:
     """Returns the model directory of one job (e.g. the base model), making it and its parents if missing."""
-    return build(profile, {"job": job}, desc="model")["job"]
+    return build(profile, {"job": job}, desc=desc)["job"]
 
 
 def build_all(store: Store, jobs: list, workers: int = 1, gpus: int = 0, desc: str = "training") -> list[Path]:
@@ -64,16 +64,20 @@ def build_all(store: Store, jobs: list, workers: int = 1, gpus: int = 0, desc: s
     each generation on ``workers`` processes, or over ``gpus`` GPUs (above 1) with ``accelerate launch``."""
     if gpus > 1 and torch.cuda.device_count() < gpus:
         raise RuntimeError(f"gpus={gpus} but {torch.cuda.device_count()} CUDA GPU(s) are visible: lower gpus")
-    generations = missing_generations(store, jobs)
-    for depth, generation in enumerate(generations):
-        label = desc if depth == len(generations) - 1 else f"{desc}: starting points"
-        if gpus > 1:
-            for job in tqdm(generation, desc=label):
-                launch_job(job, str(store.root), gpus)
-        else:
-            calls = [(_make_in_worker, job, str(store.root)) for job in sorted(generation, key=expected_cost,
-                                                                                  reverse=True)]
-            in_pool(calls, workers, desc=label)
+    requested = list(dict.fromkeys(jobs))
+    generations = missing_generations(store, requested)
+    missing = [job for generation in generations for job in generation]
+    total = len(requested) + len(set(missing) - set(requested))  # every model asked for, and missing ancestors
+    with tqdm(total=total, initial=total - len(missing), desc=desc) as bar:  # cached ones count as done
+        for generation in generations:
+            bar.set_postfix_str("" if set(generation) & set(requested) else "starting points")
+            if gpus > 1:
+                for job in generation:
+                    launch_job(job, str(store.root), gpus)
+                    bar.update()
+            else:
+                ordered = sorted(generation, key=expected_cost, reverse=True)
+                run_calls([(_make_in_worker, job, str(store.root)) for job in ordered], workers, bar)
     return [store.path("model", job) for job in jobs]
 
 
@@ -112,9 +116,15 @@ def _make_in_worker(job, root: str) -> str:
 
 
 def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0) -> None:
-    """Runs ``calls`` (``(function, *args)``, module-level functions) with a progress bar: on ``workers`` spawned
-    processes (the pool every sweep shares) when there are several, else in this process, in order."""
-    bar = tqdm(total=len(calls) + done_already, desc=desc, initial=done_already)
+    """Runs ``calls`` (``(function, *args)``, module-level functions) under a progress bar that counts
+    ``done_already`` more (e.g. results already cached): see ``run_calls``."""
+    with tqdm(total=len(calls) + done_already, desc=desc, initial=done_already) as bar:
+        run_calls(calls, workers, bar)
+
+
+def run_calls(calls: list[tuple], workers: int, bar: tqdm) -> None:
+    """Runs ``calls`` on ``workers`` spawned processes (the pool every sweep shares) when there are several, else in
+    this process, in order; ``bar`` advances as each one finishes."""
     if workers > 1 and len(calls) > 1:
         with pool(workers) as processes:
             for done in as_completed([processes.submit(*call) for call in calls]):
@@ -124,7 +134,6 @@ def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0) 
         for function, *args in calls:
             function(*args)
             bar.update()
-    bar.close()
 
 
 def expected_cost(job) -> float:

@@ -199,7 +199,7 @@ def run_learning(profile: Profile, questions: list, rates, seeds, start_job, des
     if not questions:  # nothing in the band: no run could pass
         return [{"learning_rate": lr, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
                 for lr in rates]
-    start_dir = dispatch.build_one(profile, start_job)
+    start_dir = dispatch.build_one(profile, start_job, desc=f"{desc}: start model")
     jobs = [job for lr in rates for job in check_jobs(profile, questions, start_job, lr, seeds)]
     dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=f"{desc}: GRPO").values())
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, profile.rl_check.measurement_seed,
@@ -221,7 +221,7 @@ def learning_check(profile: Profile) -> dict:
     same check at ``rl_check.lesson_learning_rate`` (notebook 05's Adam step-size lesson), both cached."""
     spec, band = profile.rl_check, tuple(rules()["start_accuracy_band"])
     base = base_job(profile)
-    _, check_set = banded_sets(profile, dispatch.build_one(profile, base), band, "screening the base")
+    _, check_set = banded_sets(profile, dispatch.build_one(profile, base, desc="base model"), band, "screening the base")
     rates = [profile.grpo.learning_rate]
     if spec.lesson_learning_rate and spec.lesson_learning_rate != profile.grpo.learning_rate:
         rates.append(spec.lesson_learning_rate)
@@ -233,7 +233,7 @@ def retention_check(profile: Profile, start_job) -> dict:
     """Returns the retention check: GRPO with the profile's settings from ``start_job`` (a model that already
     solves most questions) on the check seeds, on training questions it gets partly wrong at the selection seed."""
     spec, rule = profile.rl_check, rules()["retention"]
-    start_dir = dispatch.build_one(profile, start_job)
+    start_dir = dispatch.build_one(profile, start_job, desc="retention check: start model")
     plan = load_claims()
     if "retention_screening" in plan:  # the second amendment of 2026-12-03: two screenings
         questions = screened(profile, start_dir, plan["retention_screening"], "screening the SFT model")
