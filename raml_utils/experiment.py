@@ -21,7 +21,7 @@ from .cache import Store, write_json_atomic
 from .devices import device_for, explain_oom, inference_dtype
 from .dispatch import in_pool
 from .evaluation import EvalResult, evaluate
-from .grpo import GRPOData, GRPOJob
+from .grpo import HISTORY_KEYS, MONITOR_KEYS, GRPOData, GRPOJob
 from .metrics import mg_pass_at_k_per_question, pass_at_k_per_question
 from .models import load_model
 from .params import Profile
@@ -86,9 +86,9 @@ def test_set(profile: Profile, name: str) -> list:
         del spec["unseen_operands"]  # reasoning-gym questions have no operand band of ours
     if name not in spec:
         raise ValueError(f"test set {name!r} is unknown in the {world.kind} world; allowed: {', '.join(spec)}")
-    families, steps = spec[name]
+    families, levels = spec[name]
     operands = {"operand_range": toy.UNSEEN_OPERANDS} if name == "unseen_operands" else {}
-    return make_problems(n, "test", seed=profile.eval.question_seed, families=families, levels=steps,
+    return make_problems(n, "test", seed=profile.eval.question_seed, families=families, levels=levels,
                          test_fraction=world.test_fraction,
                          **operands)
 
@@ -202,10 +202,20 @@ def load_eval(path: Path) -> EvalResult:
 
 def histories(model_dirs: dict, arms=None) -> "pd.DataFrame":
     """Returns the training logs of ``model_dirs`` ({(arm, seed): model dir}; only ``arms`` if given): one row per
-    (arm, seed, logged step), with the columns each run logged (``loss`` for SFT; reward etc. for GRPO)."""
+    (arm, seed, logged step), with the columns each run logged.
+
+    SFT rows hold ``loss``; GRPO rows hold every key GRPO logs (``grpo.HISTORY_KEYS``, ``grpo.MONITOR_KEYS``):
+    ``reward`` (mean over every rollout of the step), ``accuracy`` (share of rollouts answered correctly in the right
+    format), ``frac_reward_zero_std`` (groups with no reward spread: no learning signal), ``completion_length``,
+    ``grad_norm`` (before clipping), ... A GRPO run cached before a key was logged has NaN there, not a missing column.
+    """
     frames = [pd.DataFrame(load_history(d)).assign(arm=arm, seed=seed)
               for (arm, seed), d in model_dirs.items() if arms is None or arm in arms]
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if "reward" in out.columns:  # GRPO runs among them
+        logged = [*HISTORY_KEYS, *MONITOR_KEYS]
+        out = out.reindex(columns=[*out.columns, *(k for k in logged if k not in out.columns)])
+    return out
 
 
 def make_missing(profile: Profile, make_one, model_dirs: list[Path], configs: list[dict], desc: str, *args) -> None:

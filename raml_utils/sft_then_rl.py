@@ -48,21 +48,6 @@ def all_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob | GRPOJob]:
     return {(arm, seed): job for seed in seeds(profile) for arm, job in arm_jobs(profile, seed).items()}
 
 
-def histories(model_dirs: dict, arms) -> "pd.DataFrame":
-    """Returns the training log of the runs of ``arms``: one row per (arm, seed, logged step).
-
-    SFT rows hold ``loss``; GRPO rows hold ``reward`` (mean over every rollout of the step), ``accuracy`` (share
-    of rollouts answered correctly in the right format), ``reward_std``,
-    ``frac_reward_zero_std`` (groups with no reward spread: no learning signal), ``completion_length``
-    (mean rollout tokens), ``grad_norm`` (before clipping) and ``loss``.
-    """
-    out = experiment.histories(model_dirs, arms)
-    if any(arm in RL_ARMS for arm in arms):  # a GRPO run cached before a key was logged has NaN there, not a crash
-        logged = [*grpo.HISTORY_KEYS, *grpo.MONITOR_KEYS]
-        out = out.reindex(columns=[*out.columns, *(k for k in logged if k not in out.columns)])
-    return out
-
-
 def grpo_settings(profile: Profile) -> "pd.DataFrame":
     """Returns the GRPO settings every RL arm runs with, read from the TRL config the runs are built from."""
     p = profile.grpo

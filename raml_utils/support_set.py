@@ -1,4 +1,4 @@
-"""Notebook 03 (claim C6): the support-set experiment's arms, training sets, test set and stability table.
+"""Notebook 03 (claim C6): the support-set experiment's arms, training sets and test set.
 
 SFT arms see ``size`` distinct valid trajectories per question (every arm the same number of sequences); GRPO arms
 take ``support_n`` rollouts of each group into the policy loss (``grpo.support_indices``), the advantages always
