@@ -13,6 +13,7 @@ import pytest
 
 import raml_utils.params
 from raml_utils.params import PARAMS_DIR, ParamError, Profile, load_profile
+from raml_utils.results import load_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
 
 def test_missing_profile_file_lists_the_available_ones(tmp_path):
     with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
-                                         r"\['cpu', 'cpu_before_cuts', 'cpu_v1', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
+                                         r"\['cpu', 'cpu_before_budget', 'cpu_before_cuts', 'cpu_v1', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
         load_profile("nope")
     with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
         load_profile(tmp_path / "absent.yaml")
@@ -88,6 +89,17 @@ def test_cpu_before_cuts_differs_from_cpu_v1_only_in_the_two_cut_settings():
     assert (v1.base.train.steps, v1.support_set.sft_steps) == (500, 50)
     restored = dataclasses.replace(before, name=v1.name, base=v1.base, support_set=v1.support_set)
     assert restored == v1
+
+
+def test_cpu_runs_the_budget_amendment_and_cpu_before_budget_the_sizes_before_it():
+    cpu, before, plan = load_profile("cpu"), load_profile("cpu_before_budget"), load_claims()["budget_amendment"]
+    assert (cpu.sft.steps, cpu.eval.n_questions, len(cpu.sft_then_rl.seeds or cpu.seeds)) == (
+        plan["sft_steps"], plan["in_domain_questions"], plan["sft_then_rl_seeds"])
+    assert (before.sft.steps, before.eval.n_questions, before.sft_then_rl.seeds) == (300, 120, (1, 2, 3, 4, 5))
+    # Apart from those sizes and the rungs their own pilot placed, the two profiles are the same study.
+    restored = dataclasses.replace(before, name=cpu.name, sft=cpu.sft, eval=cpu.eval, sft_then_rl=cpu.sft_then_rl,
+                                   ladder=cpu.ladder)
+    assert restored == cpu
 
 
 def test_cpu_v1_runs_the_first_study_world_without_a_ladder():
