@@ -37,7 +37,8 @@ def main() -> None:
     set_a, _ = rl_check.banded_sets(profile, dispatch.build_one(profile, base), band, "screening")
     print(f"set A: {len(set_a)} training questions with base sample accuracy in {band} (selection seed "
           f"{profile.rl_check.selection_seed}); pilot seed {profile.rl_check.pilot_seed}; rates {rates}")
-    results = rl_check.run_learning(profile, set_a, rates, [profile.rl_check.pilot_seed], base, "sweep")
+    results = rl_check.run_learning(profile, set_a, {lr: [profile.rl_check.pilot_seed] for lr in rates}, base,
+                                   "sweep")
     print(f"{'lr':>8} {'before':>7} {'after':>7} {'gain':>7} {'reward 1st→last 5':>18} {'trunc max':>9} "
           f"{'len ratio':>9} {'weights moved':>13}  passed (failed criteria)")
     for r in results:

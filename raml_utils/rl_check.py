@@ -192,25 +192,27 @@ def check_jobs(profile: Profile, questions: list, init, learning_rate: float, se
     return [grpo.GRPOJob(data, settings, profile.grpo.group_size, seed, init=init, threads=1) for seed in seeds]
 
 
-def run_learning(profile: Profile, questions: list, rates, seeds, start_job, desc: str) -> list[dict]:
-    """Returns the learning check of each learning rate in ``rates`` on ``questions`` (a banded set) over ``seeds``:
-    per seed the decision and history, and ``passed`` (every seed). All runs train in one sweep of the pool."""
+def run_learning(profile: Profile, questions: list, seeds_by_rate: dict, start_job, desc: str) -> list[dict]:
+    """Returns the learning check of each learning rate of ``seeds_by_rate`` ({rate: seeds}) on ``questions`` (a
+    banded set): per seed the decision and history, and ``passed`` (every seed). All runs train in one sweep."""
     rule, enough = rules()["learning"], len(questions) >= profile.rl_check.questions
     if not questions:  # nothing in the band: no run could pass
         return [{"learning_rate": lr, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
-                for lr in rates]
+                for lr in seeds_by_rate]
     start_dir = dispatch.build_one(profile, start_job, desc=f"{desc}: start model")
-    jobs = [job for lr in rates for job in check_jobs(profile, questions, start_job, lr, seeds)]
-    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=f"{desc}: GRPO").values())
-    before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, profile.rl_check.measurement_seed,
-                                     f"{desc}: accuracy")
+    jobs = {(lr, seed): job for lr, seeds in seeds_by_rate.items()
+            for seed, job in zip(seeds, check_jobs(profile, questions, start_job, lr, seeds))}
+    dirs = dispatch.build(profile, jobs, desc=f"{desc}: GRPO")
+    before, *after = sample_accuracy(profile, [start_dir, *dirs.values()], questions,
+                                     profile.rl_check.measurement_seed, f"{desc}: accuracy")
+    after = dict(zip(dirs, after))
     out = []
-    for i, lr in enumerate(rates):
+    for lr, seeds in seeds_by_rate.items():
         runs = []
-        for j, job in enumerate(jobs[i * len(seeds):(i + 1) * len(seeds)], start=i * len(seeds)):
-            history = json.loads((Path(dirs[j]) / "history.json").read_text())
-            runs.append({"seed": job.seed, **learning_decision(history, float(before.mean()), float(after[j].mean()),
-                                                               rule), "history": history})
+        for seed in seeds:
+            history = json.loads((Path(dirs[lr, seed]) / "history.json").read_text())
+            runs.append({"seed": seed, **learning_decision(history, float(before.mean()),
+                                                           float(after[lr, seed].mean()), rule), "history": history})
         out.append({"learning_rate": lr, "questions": len(questions), "enough_questions": enough, "runs": runs,
                     "passed": enough and all(r["passed"] for r in runs)})
     return out
@@ -218,14 +220,15 @@ def run_learning(profile: Profile, questions: list, rates, seeds, start_job, des
 
 def learning_check(profile: Profile) -> dict:
     """Returns the pre-registered learning check of the profile's GRPO settings (set B, the check seeds), and the
-    same check at ``rl_check.lesson_learning_rate`` (notebook 05's Adam step-size lesson), both cached."""
+    same check at ``rl_check.lesson_learning_rate`` on the first ``lesson_runs`` check seeds (notebook 05's Adam
+    step-size lesson), both cached."""
     spec, band = profile.rl_check, tuple(rules()["start_accuracy_band"])
     base = base_job(profile)
     _, check_set = banded_sets(profile, dispatch.build_one(profile, base, desc="base model"), band, "screening the base")
-    rates = [profile.grpo.learning_rate]
+    seeds_by_rate = {profile.grpo.learning_rate: spec.check_seeds}
     if spec.lesson_learning_rate and spec.lesson_learning_rate != profile.grpo.learning_rate:
-        rates.append(spec.lesson_learning_rate)
-    checked, *lesson = run_learning(profile, check_set, rates, spec.check_seeds, base, "learning check")
+        seeds_by_rate[spec.lesson_learning_rate] = spec.check_seeds[:spec.lesson_runs]
+    checked, *lesson = run_learning(profile, check_set, seeds_by_rate, base, "learning check")
     return {"profile_lr": checked, **({"lesson_lr": lesson[0]} if lesson else {})}
 
 

@@ -96,9 +96,14 @@ def test_cpu_runs_the_budget_amendment_and_cpu_before_budget_the_sizes_before_it
     assert (cpu.sft.steps, cpu.eval.n_questions, len(cpu.sft_then_rl.seeds or cpu.seeds)) == (
         plan["sft_steps"], plan["in_domain_questions"], plan["sft_then_rl_seeds"])
     assert (before.sft.steps, before.eval.n_questions, before.sft_then_rl.seeds) == (300, 120, (1, 2, 3, 4, 5))
-    # Apart from those sizes and the rungs their own pilot placed, the two profiles are the same study.
+    # The three cuts that change no verdict's data: support-set curve, descriptive splits, lesson runs.
+    assert (cpu.support_set.sft_sizes, cpu.generalisation.n_questions, cpu.rl_check.lesson_runs) == ((1, 4, 8), 16, 1)
+    assert (before.support_set.sft_sizes, before.generalisation.n_questions, before.rl_check.lesson_runs) == (
+        (1, 2, 4, 8), 32, 3)
+    # Apart from those and the rungs their own pilot placed, the two profiles are the same study.
     restored = dataclasses.replace(before, name=cpu.name, sft=cpu.sft, eval=cpu.eval, sft_then_rl=cpu.sft_then_rl,
-                                   ladder=cpu.ladder)
+                                   ladder=cpu.ladder, support_set=cpu.support_set,
+                                   generalisation=cpu.generalisation, rl_check=cpu.rl_check)
     assert restored == cpu
 
 

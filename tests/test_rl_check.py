@@ -95,7 +95,7 @@ def test_the_check_runs_and_caches_on_a_tiny_model(tmp_path, monkeypatch):
 def test_no_question_in_the_band_fails_the_check_without_training(tmp_path, monkeypatch):
     profile = load_profile("smoke", cache_dir=str(tmp_path / "cache"), workers=1)
     monkeypatch.setattr(grpo, "train_grpo", lambda *a, **k: pytest.fail("nothing to train on"))
-    (result,) = rl_check.run_learning(profile, [], [1e-4], [101], None, "empty")
+    (result,) = rl_check.run_learning(profile, [], {1e-4: [101]}, None, "empty")
     assert result == {"learning_rate": 1e-4, "questions": 0, "enough_questions": False, "runs": [], "passed": False}
 
 

@@ -139,6 +139,9 @@ class RLCheckParams:
     lesson_learning_rate: float = 5e-4
     """notebook 05 also runs the check at this rate, one that collapsed every RL run of the first study (README
     "The GRPO repair"): the Adam step-size lesson; 0 skips it (one GRPO run per check seed less)"""
+    lesson_runs: int = 3
+    """how many of the check seeds (the first ones; all where there are fewer) the lesson runs on; it decides nothing,
+    and every run of the first study collapsed alike, so one shows it: each costs one GRPO run"""
 
     def validate(self, key: str) -> None:
         for name in ("candidates", "questions", "samples"):
@@ -151,6 +154,7 @@ class RLCheckParams:
                 "a sampling seed other than selection_seed")
         require(0 <= self.lesson_learning_rate < 1, f"{key}.lesson_learning_rate", self.lesson_learning_rate,
                 "a value in [0, 1)")
+        require(self.lesson_runs >= 1, f"{key}.lesson_runs", self.lesson_runs, "a positive integer")
 
 
 @dataclass(frozen=True)
