@@ -81,6 +81,7 @@ def test_the_check_runs_and_caches_on_a_tiny_model(tmp_path, monkeypatch):
     assert lesson["learning_rate"] == profile.rl_check.lesson_learning_rate
     assert checked["questions"] == profile.rl_check.questions and checked["enough_questions"]
     assert [r["seed"] for r in checked["runs"]] == list(profile.rl_check.check_seeds)
+    assert [r["seed"] for r in lesson["runs"]] == list(profile.rl_check.check_seeds[:profile.rl_check.lesson_runs])
     run = checked["runs"][0]
     assert set(run["criteria"]) == {"accuracy_gain", "reward_rises", "truncation", "length_kept"}
     assert isinstance(checked["passed"], bool) and 0 <= run["accuracy_before"] <= 1
@@ -133,3 +134,14 @@ def test_retention_questions_pass_every_screening_in_turn(monkeypatch):
     assert calls == [(7001, 16, 6), (7003, 32, 4)]
     # stage 1 keeps questions 0, 2, 4, 5 (0.75-0.94); stage 2 keeps the first and the fourth of those (0.90-0.97)
     assert chosen == [pool[0], pool[5]]
+
+
+def test_the_lesson_runs_on_the_first_lesson_runs_check_seeds(monkeypatch):
+    profile = load_profile("cpu")  # check seeds 101-103, lesson on one of them
+    asked = {}
+    monkeypatch.setattr(rl_check, "banded_sets", lambda *a, **k: ([], []))
+    monkeypatch.setattr(rl_check.dispatch, "build_one", lambda *a, **k: None)
+    monkeypatch.setattr(rl_check, "run_learning", lambda p, q, seeds_by_rate, *a: asked.update(seeds_by_rate) or
+                        [{"rate": lr} for lr in seeds_by_rate])
+    rl_check.learning_check(profile)
+    assert asked == {profile.grpo.learning_rate: (101, 102, 103), profile.rl_check.lesson_learning_rate: (101,)}
