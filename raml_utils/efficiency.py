@@ -4,11 +4,13 @@ Every arm answers the same unseen questions; what differs is where its trajector
 
 - ``long``: the long-trajectory SFT model (notebook 02's arm) writes its own full trajectory;
 - ``long_no_trajectory``: the same model, its answer forced right after the question;
-- ``long_reads_compressed``: the same model reads the question's compressed trajectory (only the running
-  results, teacher-forced: it generates none of it), then its answer is forced;
+- ``long_reads_compressed``: the same model reads the question's compressed trajectory (in the profile's
+  ``efficiency.compressed_style``, teacher-forced: it generates none of it), then its answer is forced;
 - ``long_budget_B``: the same model writes at most B trajectory tokens; if it has not stopped thinking by
   then, the trajectory is cut there and the answer forced (budget forcing);
-- ``compressed``: a model SFT'd on compressed trajectories of the same questions, writing its own;
+- ``compressed``: a model SFT'd on compressed trajectories of the same questions, writing its own: ``compressed``
+  (the running results only, ``82;69;``) or, in the carry world, ``compressed_ops`` (each step's operation and
+  result, ``+45=82;-13=69;``: params/claims.yaml, the fourth amendment);
 - ``answer_only``: notebook 02's answer-only SFT arm.
 
 An answer is forced with the world's shared transform (``force_answer``): the trajectory is followed by the
@@ -47,23 +49,31 @@ def forced_arms(budgets) -> tuple[str, ...]:
 
 
 def sft_jobs(profile: Profile) -> dict[tuple[str, int], TrainJob]:
-    """Returns the SFT job of every (arm, seed): ``experiment.sft_job`` with only the trajectory style changed.
+    """Returns the SFT job of every (arm, seed): ``experiment.sft_job`` with only the trajectory style changed (the
+    ``compressed`` arm's is ``efficiency.compressed_style``).
 
     The ``long`` and ``answer_only`` jobs are notebook 02's (same cache keys), so they are trained once.
     """
-    return {(arm, seed): sft_job(profile, arm, seed) for arm in SFT_ARMS for seed in profile.seeds}
+    return {(arm, seed): sft_job(profile, arm_style(profile, arm), seed) for arm in SFT_ARMS for seed in profile.seeds}
+
+
+def arm_style(profile: Profile, arm: str) -> str:
+    """Returns the trajectory style an SFT arm trains on: its name, but ``efficiency.compressed_style`` for the
+    compressed arm."""
+    return profile.efficiency.compressed_style if arm == "compressed" else arm
 
 
 # --- the transforms ------------------------------------------------------------------------------
 
 
-def compressed_trajectory(world: World, problem) -> str:
-    """Returns the question's compressed trajectory: only the running result of each step (toy: ``72;95;``)."""
-    return world.render(problem, toy.TrajectorySpec("compressed")).trajectory
+def compressed_trajectory(world: World, problem, style: str = "compressed") -> str:
+    """Returns the question's compressed trajectory in ``style``: ``compressed``, only the running result of each
+    step (toy: ``72;95;``); ``compressed_ops``, each step's operation and result (``+45=72;+23=95;``)."""
+    return world.render(problem, toy.TrajectorySpec(style)).trajectory
 
 
 def running_results(trajectory: str) -> list[int]:
-    """Returns the running result each step of a short, long, padded or compressed trajectory ends with
+    """Returns the running result each step of a short, long, padded or compressed (either) trajectory ends with
     (a ``vars`` trajectory's opening lookup ``a=12;`` is not a step)."""
     return [int(v) for v in re.findall(r"(?<![a-j]=)(\d\d);", trajectory)]
 
@@ -144,18 +154,19 @@ def under_budget(world: World, model, tokenizer, problems: list, own: list[str],
     return completions, [n_tokens(tokenizer, trajectory) for trajectory, _ in cuts]
 
 
-def evaluate_forced(model, tokenizer, problems: list, params: EvalParams, budgets,
-                    seed: int = 0) -> dict[str, EvalResult]:
+def evaluate_forced(model, tokenizer, problems: list, params: EvalParams, budgets, seed: int = 0,
+                    compressed_style: str = "compressed") -> dict[str, EvalResult]:
     """Returns the ``EvalResult`` of every forced arm of ``forced_arms(budgets)`` for one model.
 
     Greedy accuracy from greedy trajectories and answers; Pass@k from ``params.n_samples`` samples per
     question, each a sampled trajectory (where the arm has one) followed by a sampled answer.
-    ``sample_trajectory_tokens`` counts the trajectory tokens the model generated: 0 where it was given.
+    ``sample_trajectory_tokens`` counts the trajectory tokens the model generated: 0 where it was given. The
+    ``long_reads_compressed`` arm reads the compressed trajectory in ``compressed_style``.
     """
     world = world_of_problems(problems, tokenizer)
     n, (Q, arms) = params.n_samples, (len(problems), forced_arms(budgets))
     out = {}
-    given = {arms[0]: ["" for _ in problems], arms[1]: [compressed_trajectory(world, p) for p in problems]}
+    given = {arms[0]: ["" for _ in problems], arms[1]: [compressed_trajectory(world, p, compressed_style) for p in problems]}
     for arm, trajectories in given.items():
         greedy = answer_after(world, model, tokenizer, problems, trajectories, params, greedy=True, seed=seed)
         samples = answer_after(world, model, tokenizer, _repeat(problems, n), _repeat(trajectories, n), params,
@@ -180,10 +191,10 @@ def evaluate_forced(model, tokenizer, problems: list, params: EvalParams, budget
     return out
 
 
-def teacher_forced_tokens(world: World, tokenizer, problems: list) -> np.ndarray:
-    """Returns the (Q,) tokens of each question's compressed trajectory: read by ``long_reads_compressed``,
-    never generated by it."""
-    return np.array([n_tokens(tokenizer, compressed_trajectory(world, p)) for p in problems])
+def teacher_forced_tokens(world: World, tokenizer, problems: list, style: str = "compressed") -> np.ndarray:
+    """Returns the (Q,) tokens of each question's compressed trajectory (in ``style``): read by
+    ``long_reads_compressed``, never generated by it."""
+    return np.array([n_tokens(tokenizer, compressed_trajectory(world, p, style)) for p in problems])
 
 
 # --- cached, in parallel processes ---------------------------------------------------------------
@@ -194,7 +205,9 @@ def _forced_config(profile: Profile, model_dir: Path, set_name: str) -> dict:
     # answers continue a given text token by token: always sampling.generate, whatever backend evaluations use.
     config = {**eval_config(profile, model_dir, set_name, True), "budgets": sorted(profile.efficiency.budgets),
               "what": "forced_answers"}
-    return config | ({"backend": "transformers"} if "backend" in config else {})
+    style = profile.efficiency.compressed_style  # in the key only where it is not the first studies' style
+    return config | ({"backend": "transformers"} if "backend" in config else {}) \
+        | ({"compressed_style": style} if style != "compressed" else {})
 
 
 def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> str:
@@ -202,7 +215,7 @@ def _evaluate_forced_cached(profile: Profile, model_dir: str, set_name: str) -> 
 
         model, tokenizer = load_run_model(profile, model_dir, "sample")  # one process per model, as evaluations run
         results = evaluate_forced(model, tokenizer, test_set(profile, set_name), profile.eval,
-                                  profile.efficiency.budgets)
+                                  profile.efficiency.budgets, compressed_style=profile.efficiency.compressed_style)
         for arm, result in results.items():
             save_eval(result, tmp / arm)
         (tmp / "arms.json").write_text(json.dumps(list(results)))
@@ -228,8 +241,9 @@ def evaluate_forced_models(profile: Profile, model_dirs: list[Path], set_name: s
 # --- tables for the notebook ---------------------------------------------------------------------
 
 
-def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
-    """Returns what each arm of the long model reads or writes on one question, with its generated-token count.
+def arm_examples(world: World, tokenizer, problem, budgets, compressed_style: str = "compressed") -> "pd.DataFrame":
+    """Returns what each arm of the long model reads or writes on one question, with its generated-token count
+    (the compressed trajectory in ``compressed_style``).
 
     The budget rows cut the reference long trajectory (the model's own one is cut the same way).
     """
@@ -239,14 +253,15 @@ def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
             {"arm": f"{SOURCE}_no_trajectory", "text": forced_context(world, problem, "") + "[answer]",
              "tokens generated": 0},
             {"arm": f"{SOURCE}_reads_compressed",
-             "text": forced_context(world, problem, compressed_trajectory(world, problem)) + "[answer]",
+             "text": forced_context(world, problem, compressed_trajectory(world, problem, compressed_style))
+             + "[answer]",
              "tokens generated": 0}]
     for b in sorted(budgets):
         cut, _ = budget_cut(world, tokenizer, long + reference.suffix, b)
         rows.append({"arm": f"{SOURCE}_budget_{b}", "text": forced_context(world, problem, cut) + "[answer]",
                      "tokens generated": n_tokens(tokenizer, cut)})
-    rows.append({"arm": "compressed (SFT)", "text": world.render(problem, toy.TrajectorySpec("compressed")).text,
-                 "tokens generated": n_tokens(tokenizer, compressed_trajectory(world, problem))})
+    rows.append({"arm": "compressed (SFT)", "text": world.render(problem, toy.TrajectorySpec(compressed_style)).text,
+                 "tokens generated": n_tokens(tokenizer, compressed_trajectory(world, problem, compressed_style))})
     rows.append({"arm": "answer_only (SFT)", "text": world.render(problem, toy.TrajectorySpec("answer_only")).text,
                  "tokens generated": 0})
     return pd.DataFrame(rows).set_index("arm")
@@ -254,8 +269,8 @@ def arm_examples(world: World, tokenizer, problem, budgets) -> "pd.DataFrame":
 
 def greedy_trajectory_rate(world: World, problems: list, result: EvalResult, style: str) -> float:
     """Returns the share of greedy completions with the right answer after a correct trajectory of ``style``
-    (``compressed``: ``world.compressed_is_correct``; other styles: ``world.trajectory_is_correct``)."""
-    check = world.compressed_is_correct if style == "compressed" else world.trajectory_is_correct
+    (``compressed``, ``compressed_ops``: ``world.compressed_is_correct``; others: ``world.trajectory_is_correct``)."""
+    check = world.compressed_is_correct if style.startswith("compressed") else world.trajectory_is_correct
     ok = [bool(right) and check(p, world.trajectory_of(c))
           for p, c, right in zip(problems, result.greedy_completions, result.greedy_correct)]
     return float(np.mean(ok))

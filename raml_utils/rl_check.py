@@ -232,10 +232,12 @@ def learning_check(profile: Profile) -> dict:
     return {"profile_lr": checked, **({"lesson_lr": lesson[0]} if lesson else {})}
 
 
-def retention_check(profile: Profile, start_job) -> dict:
-    """Returns the retention check: GRPO with the profile's settings from ``start_job`` (a model that already
-    solves most questions) on the check seeds, on training questions it gets partly wrong at the selection seed."""
+def retention_check(profile: Profile, start_job, learning_rate: float, seeds=None) -> dict:
+    """Returns the retention check: GRPO with the profile's settings at ``learning_rate`` (the SFT -> RL arm's) from
+    ``start_job`` (a model that already solves most questions) on ``seeds`` (default: the check seeds), on training
+    questions it gets partly wrong at the selection seed."""
     spec, rule = profile.rl_check, rules()["retention"]
+    seeds = spec.check_seeds if seeds is None else seeds
     start_dir = dispatch.build_one(profile, start_job, desc="retention check: start model")
     plan = load_claims()
     if "retention_screening" in plan:  # the second amendment of 2026-12-03: two screenings
@@ -245,10 +247,10 @@ def retention_check(profile: Profile, start_job) -> dict:
         questions, _ = banded_sets(profile, start_dir, band, "screening the SFT model")
     if not questions:
         return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
-                "questions": 0, "learning_rate": profile.grpo.learning_rate, "accuracy_before": None,
+                "questions": 0, "learning_rate": learning_rate, "accuracy_before": None,
                 "accuracy_after": [], "mean_loss": None, "histories": []}
-    jobs = check_jobs(profile, questions, start_job, profile.grpo.learning_rate, spec.check_seeds)
-    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc="retention check: GRPO").values())
+    jobs = check_jobs(profile, questions, start_job, learning_rate, seeds)
+    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=f"retention check: GRPO at lr {learning_rate:g}").values())
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, spec.measurement_seed,
                                      "retention check: accuracy")
     out = retention_decision(float(before.mean()), [float(a.mean()) for a in after], rule)
@@ -256,7 +258,7 @@ def retention_check(profile: Profile, start_job) -> dict:
     if not enough:
         out |= {"passed": False, "applicable": False,
                 "reason": f"only {len(questions)} of {spec.questions} questions in the selection band"}
-    return {**out, "questions": len(questions), "learning_rate": profile.grpo.learning_rate,
+    return {**out, "questions": len(questions), "learning_rate": learning_rate, "seeds": list(seeds),
             "histories": [json.loads((Path(d) / "history.json").read_text()) for d in dirs]}
 
 
@@ -276,7 +278,7 @@ def sentence(learning: dict, retention: dict) -> str:
     gains = ", ".join(f"{r['accuracy_gain']:+.3f}" for r in learning["runs"]) or "no run"
     return (f"learning check at lr {learning['learning_rate']:g}: {'PASSED' if learning['passed'] else 'FAILED'} "
             f"({learning['questions']} questions; accuracy gain per check seed {gains}); retention from the SFT "
-            f"model: {_word(retention)} (start {fmt(retention['accuracy_before'])}, "
+            f"model at lr {retention['learning_rate']:g}: {_word(retention)} (start {fmt(retention['accuracy_before'])}, "
             f"mean loss {fmt(retention['mean_loss'])}{'; ' + retention['reason'] if retention['reason'] else ''})")
 
 

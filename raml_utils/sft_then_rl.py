@@ -10,11 +10,14 @@ way), and on-policy RL as learning from the model's *own* inner loops (explored,
 
 Both RL arms are ``experiment.grpo_job`` with the policy loss on the whole group (``support_n = group_size``:
 plain GRPO, the study's one GRPO code path) and share every GRPO setting (``profile.grpo``): rollouts
-per step, steps, learning rate, KL, clipping, temperature, completion length.
+per step, steps, KL, clipping, temperature, completion length; the learning rate too, unless the profile gives
+SFT -> RL its own (``sft_then_rl.learning_rate``, chosen on the retention check's training signal: GRPO at the rate
+that teaches the base lost accuracy an SFT model already had; params/claims.yaml, the fourth amendment).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import warnings
 
@@ -33,9 +36,18 @@ def arm_jobs(profile: Profile, seed: int) -> dict[str, TrainJob | GRPOJob]:
     """Returns the job of each arm at ``seed``: ``{"sft": TrainJob, "zero_rl": GRPOJob, "sft_then_rl": GRPOJob}``."""
     sft = experiment.sft_job(profile, profile.sft_then_rl.sft_style, seed)
     whole_group = profile.grpo.group_size  # every rollout of a group in the loss: plain GRPO
+    from_sft = dataclasses.replace(profile.grpo, learning_rate=learning_rate(profile))
     return {"sft": sft,
             "zero_rl": experiment.grpo_job(profile, whole_group, seed),
-            "sft_then_rl": experiment.grpo_job(profile, whole_group, seed, init=sft)}
+            "sft_then_rl": dataclasses.replace(experiment.grpo_job(profile, whole_group, seed, init=sft),
+                                               grpo=from_sft)}
+
+
+def learning_rate(profile: Profile) -> float:
+    """Returns the GRPO learning rate of the SFT -> RL arm and its retention check: ``sft_then_rl.learning_rate``,
+    or ``grpo.learning_rate`` where that is unset."""
+    rate = profile.sft_then_rl.learning_rate
+    return profile.grpo.learning_rate if rate is None else rate
 
 
 def seeds(profile: Profile) -> tuple[int, ...]:
@@ -62,6 +74,8 @@ def grpo_settings(profile: Profile) -> "pd.DataFrame":
         ("rollouts per step", config.per_device_train_batch_size, "questions per step x G"),
         ("rollouts in the policy loss", p.group_size, "all of the group: plain GRPO"),
         ("learning rate", config.learning_rate, f"AdamW, {scheduler}, {config.warmup_steps} warm-up steps"),
+        ("learning rate of SFT -> RL", learning_rate(profile), "its own" if profile.sft_then_rl.learning_rate
+         is not None else "the same"),
         ("KL coefficient beta", config.beta, "no reference model" if config.beta == 0 else "KL to the starting model"),
         ("clip epsilon", config.epsilon, "PPO clip of the importance ratio"),
         ("updates per generation", config.num_iterations * config.steps_per_generation, "on-policy"),

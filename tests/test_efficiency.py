@@ -2,6 +2,7 @@
 
 import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -44,6 +45,34 @@ def test_compressed_trajectory_keeps_every_running_result_and_is_shorter(tokeniz
         assert efficiency.n_tokens(tokenizer, compressed) < efficiency.n_tokens(tokenizer, short) \
             < efficiency.n_tokens(tokenizer, long)
         assert TOY.compressed_is_correct(p, compressed)
+
+
+@pytest.mark.parametrize("family", ["carry_chain", "carry_list", "carry_vars"])
+def test_compressed_ops_keeps_each_operation_and_result_at_a_third_of_the_long_tokens(tokenizer, family):
+    for p in toy.make_problems(20, "test", seed=3, families=(family,), levels=(2, 3, 4)):
+        ops, short, long = (toy.render(p, toy.TrajectorySpec(s)).trajectory for s in ("compressed_ops", "short", "long"))
+        assert efficiency.running_results(ops) == [s.after for s in toy.solve(p)] == efficiency.running_results(long)
+        assert [(m[0], int(m[1])) for m in re.findall(r"([+-])(\d\d)=", ops)] == [(s.op, s.value) for s in toy.solve(p)]
+        assert efficiency.n_tokens(tokenizer, ops) < efficiency.n_tokens(tokenizer, short) \
+            and efficiency.n_tokens(tokenizer, ops) < 0.5 * efficiency.n_tokens(tokenizer, long)  # vars: with its lookups
+        assert TOY.compressed_is_correct(p, ops) and not TOY.compressed_is_correct(p, short)
+
+
+def test_compressed_ops_check_accepts_every_valid_order_and_rejects_errors():
+    p = toy.make_problems(1, "test", seed=3, families=("carry_chain",), levels=(3,))[0]
+    for order in itertools.permutations(range(3)):
+        assert TOY.compressed_is_correct(p, toy.render(p, toy.TrajectorySpec("compressed_ops", order)).trajectory)
+    good = efficiency.compressed_trajectory(TOY, p, "compressed_ops")
+    steps = good[:-1].split(";")
+    wrong_result = ";".join([steps[0][:-2] + f"{(int(steps[0][-2:]) + 1) % 100:02d}", *steps[1:]]) + ";"
+    assert not TOY.compressed_is_correct(p, wrong_result)  # a wrong carry
+    assert not TOY.compressed_is_correct(p, ";".join(steps[1:]) + ";")  # a step left out
+    assert not TOY.compressed_is_correct(p, good + steps[-1] + ";")  # a step too many
+    v = toy.make_problems(1, "test", seed=3, families=("carry_vars",), levels=(2,))[0]
+    assert TOY.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v, "compressed_ops"))
+    lookup = efficiency.compressed_trajectory(TOY, v, "compressed_ops")
+    wrong_lookup = re.sub(r"([a-j])=(\d\d):", lambda m: f"{m[1]}={(int(m[2]) + 1) % 100:02d}:", lookup, count=1)
+    assert not TOY.compressed_is_correct(v, wrong_lookup)  # a lookup of the wrong value
 
 
 def test_compressed_check_accepts_every_valid_order_and_rejects_errors():
@@ -137,6 +166,7 @@ def test_sft_arms_share_questions_steps_and_seeds_and_reuse_notebook_02s_jobs():
         long = jobs[("long", seed)]
         assert long == experiment.sft_job(P, "long", seed)  # notebook 02's job: the same cache entry
         assert jobs[("answer_only", seed)] == experiment.sft_job(P, "answer_only", seed)
+        assert jobs[("compressed", seed)].data.style == P.efficiency.compressed_style == "compressed_ops"
         for arm in ("compressed", "answer_only"):
             job = jobs[(arm, seed)]
             assert dataclasses.replace(job.data, style="long") == long.data  # only the style differs
@@ -159,6 +189,9 @@ def test_forced_arms_are_evaluated_on_the_sft_arms_questions_and_cached(tmp_path
     config = efficiency._forced_config(P, model_dir, "in_domain")
     ordinary = experiment.eval_config(P, model_dir, "in_domain", True)  # the SFT arms' evaluation key
     assert {k: config[k] for k in ordinary} == ordinary and config["budgets"] == sorted(P.efficiency.budgets)
+    assert config["compressed_style"] == "compressed_ops"  # what long_reads_compressed reads is in the key...
+    first_style = dataclasses.replace(P, efficiency=dataclasses.replace(P.efficiency, compressed_style="compressed"))
+    assert "compressed_style" not in efficiency._forced_config(first_style, model_dir, "in_domain")  # ...as added
     (again,) = efficiency.evaluate_forced_models(P, [model_dir])  # from the cache: identical
     for arm in first:
         assert np.array_equal(first[arm].sample_correct, again[arm].sample_correct)
@@ -171,6 +204,8 @@ def test_forced_arms_are_evaluated_on_the_sft_arms_questions_and_cached(tmp_path
     ("efficiency: {budgets: [8, 8]}", r"efficiency\.budgets=\(8, 8\) is not allowed: one or more distinct positive"),
     ("efficiency: {budgets: [500]}",
      r"efficiency\.budgets=\(500,\) is not allowed: budgets below eval\.max_new_tokens"),
+    ("efficiency: {compressed_style: summary}",
+     r"efficiency\.compressed_style='summary' is not allowed: compressed or compressed_ops"),
 ])
 def test_bad_budgets_fail_before_any_compute(tmp_path, text, message):
     path = tmp_path / "mine.yaml"

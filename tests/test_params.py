@@ -101,10 +101,20 @@ def test_cpu_runs_the_budget_amendment_and_cpu_before_budget_the_sizes_before_it
     assert (before.support_set.sft_sizes, before.generalisation.n_questions, before.rl_check.lesson_runs) == (
         (1, 2, 4, 8), 32, 3)
     # Apart from those and the rungs their own pilot placed, the two profiles are the same study.
+    # The fourth amendment's two changes too: C10's compressed style and SFT -> RL's learning rate.
+    assert (before.efficiency.compressed_style, before.sft_then_rl.learning_rate) == ("compressed", None)
     restored = dataclasses.replace(before, name=cpu.name, sft=cpu.sft, eval=cpu.eval, sft_then_rl=cpu.sft_then_rl,
-                                   ladder=cpu.ladder, support_set=cpu.support_set,
+                                   ladder=cpu.ladder, support_set=cpu.support_set, efficiency=cpu.efficiency,
                                    generalisation=cpu.generalisation, rl_check=cpu.rl_check)
     assert restored == cpu
+
+
+def test_cpu_runs_the_fourth_amendment():
+    cpu, plan = load_profile("cpu"), load_claims()
+    assert cpu.efficiency.compressed_style == plan["compressed_arm_style"] == "compressed_ops"
+    assert cpu.sft_then_rl.learning_rate in plan["sft_then_rl_learning_rate"]["rates"]
+    v1 = load_profile("cpu_v1")
+    assert (v1.efficiency.compressed_style, v1.sft_then_rl.learning_rate) == ("compressed", None)
 
 
 def test_cpu_v1_runs_the_first_study_world_without_a_ladder():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -110,12 +111,13 @@ def test_check_seeds_must_differ_from_every_verdict_seed():
 
 def test_the_reading_says_when_the_retention_check_could_not_decide():
     learning = {"learning_rate": 3e-4, "passed": True, "questions": 32, "runs": [{"accuracy_gain": 0.4}]}
-    undecided = {"passed": False, "applicable": False, "accuracy_before": 0.984, "mean_loss": 0.149,
+    undecided = {"passed": False, "applicable": False, "accuracy_before": 0.984, "mean_loss": 0.149, "learning_rate": 1e-4,
                  "reason": "start accuracy 0.984 outside 0.9-0.98: the check cannot decide"}
     text = rl_check.sentence(learning, undecided)
-    assert "learning check at lr 0.0003: PASSED" in text and "retention from the SFT model: COULD NOT DECIDE" in text
+    assert "learning check at lr 0.0003: PASSED" in text and "retention from the SFT model at lr 0.0001: COULD NOT DECIDE" in text
     failed = {**undecided, "applicable": True, "accuracy_before": 0.95, "reason": ""}
-    assert "retention from the SFT model: FAILED (start 0.950, mean loss 0.149)" in rl_check.sentence(learning, failed)
+    assert "retention from the SFT model at lr 0.0001: FAILED (start 0.950, mean loss 0.149)" \
+        in rl_check.sentence(learning, failed)
 
 
 def test_retention_questions_pass_every_screening_in_turn(monkeypatch):
@@ -145,3 +147,29 @@ def test_the_lesson_runs_on_the_first_lesson_runs_check_seeds(monkeypatch):
                         [{"rate": lr} for lr in seeds_by_rate])
     rl_check.learning_check(profile)
     assert asked == {profile.grpo.learning_rate: (101, 102, 103), profile.rl_check.lesson_learning_rate: (101,)}
+
+
+def test_the_retention_check_runs_grpo_at_the_rate_and_on_the_seeds_it_is_given(monkeypatch, tmp_path):
+    profile = load_profile("cpu")
+    built = {}
+    monkeypatch.setattr(rl_check.dispatch, "build_one", lambda *a, **k: "start")
+    monkeypatch.setattr(rl_check, "screened", lambda *a, **k: ["q"] * profile.rl_check.questions)
+
+    def build(p, jobs, desc):
+        built.update(jobs)
+        for i in jobs:
+            (tmp_path / str(i)).mkdir(exist_ok=True)
+            (tmp_path / str(i) / "history.json").write_text("[]")
+        return {i: tmp_path / str(i) for i in jobs}
+
+    monkeypatch.setattr(rl_check.dispatch, "build", build)
+    monkeypatch.setattr(rl_check, "sample_accuracy", lambda p, dirs, *a, **k: [np.full(3, 0.94)] + [np.full(3, 0.93)]
+                        * (len(dirs) - 1))
+    monkeypatch.setattr(rl_check, "check_jobs", lambda p, q, init, lr, seeds: [(lr, s) for s in seeds])
+    check = rl_check.retention_check(profile, "sft job", 5e-5)  # the check seeds by default
+    assert list(built.values()) == [(5e-5, s) for s in profile.rl_check.check_seeds]
+    assert check["learning_rate"] == 5e-5 and check["seeds"] == list(profile.rl_check.check_seeds)
+    assert check["passed"] and abs(check["mean_loss"] - 0.01) < 1e-9
+    built.clear()
+    assert rl_check.retention_check(profile, "sft job", 2e-5, [100, 104])["seeds"] == [100, 104]  # the pilot's
+    assert list(built.values()) == [(2e-5, 100), (2e-5, 104)]

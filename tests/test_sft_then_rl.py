@@ -8,7 +8,7 @@ import pytest
 from raml_utils import experiment, grpo, sft_then_rl
 from raml_utils.base_model import base_job
 from raml_utils.cache import Store
-from raml_utils.params import load_profile
+from raml_utils.params import ParamError, load_profile
 from raml_utils.worlds import ToyWorld
 
 PROFILES = ["smoke", "cpu"]
@@ -31,11 +31,13 @@ def test_rl_arms_share_every_setting_and_differ_only_in_their_start(name):
         arms = sft_then_rl.arm_jobs(P, seed)
         zero, then = arms["zero_rl"], arms["sft_then_rl"]
         assert isinstance(zero, grpo.GRPOJob) and isinstance(then, grpo.GRPOJob)
-        assert zero.data == then.data and zero.grpo == then.grpo == P.grpo  # questions, steps, rollouts, lr, ...
+        assert zero.data == then.data and zero.grpo == P.grpo  # questions, steps, rollouts, lr, ...
+        # SFT -> RL: the same GRPO settings but the learning rate, its own where the profile gives one
+        assert then.grpo == dataclasses.replace(P.grpo, learning_rate=sft_then_rl.learning_rate(P))
         assert zero.support_n == then.support_n == P.grpo.group_size  # plain GRPO: the whole group in the loss
         assert zero.seed == then.seed == arms["sft"].seed == seed
         assert zero.init == base_job(P) and then.init == arms["sft"]
-        assert dataclasses.replace(then, init=zero.init) == zero  # nothing else differs
+        assert dataclasses.replace(then, init=zero.init, grpo=zero.grpo) == zero  # nothing else differs
         assert arms["sft"].init == base_job(P)  # every arm starts from the one base model
 
 
@@ -69,6 +71,23 @@ def test_grpo_settings_print_what_the_runs_use():
     assert values["max completion length"] == P.grpo.max_completion_length and values["loss"] == "bnpo"
 
 
+def test_sft_then_rl_runs_at_its_own_learning_rate_only_where_the_profile_gives_one(tmp_path):
+    P = load_profile("smoke")
+    assert P.sft_then_rl.learning_rate is None and sft_then_rl.learning_rate(P) == P.grpo.learning_rate
+    path = tmp_path / "own.yaml"
+    path.write_text("inherit: smoke\nsft_then_rl: {learning_rate: 3.0e-5}\n")
+    own = load_profile(path)
+    arms, before = sft_then_rl.arm_jobs(own, 1), sft_then_rl.arm_jobs(P, 1)
+    assert arms["sft_then_rl"].grpo.learning_rate == 3e-5 and arms["zero_rl"] == before["zero_rl"]
+    assert arms["sft_then_rl"] != before["sft_then_rl"]  # another run, another cache entry
+    assert sft_then_rl.grpo_settings(own)["value"]["learning rate of SFT -> RL"] == 3e-5
+    path.write_text("inherit: smoke\nsft_then_rl: {learning_rate: 2}\n")
+    with pytest.raises(ParamError, match=r"sft_then_rl\.learning_rate=2\.0 is not allowed"):
+        load_profile(path)
+    path.write_text("inherit: smoke\nsft_then_rl: {learning_rate: null}\n")
+    assert load_profile(path).sft_then_rl == P.sft_then_rl
+
+
 def test_reward_summary_and_ranking_from_hand_made_numbers():
     history = pd.DataFrame({"arm": ["a"] * 10, "seed": [1] * 10, "step": list(range(1, 11)),
                             "reward": [-1, -1, 0, 0, 0, 0, 0, 0, 1, 1], "completion_length": [10] * 8 + [20, 30],
@@ -83,8 +102,6 @@ def test_reward_summary_and_ranking_from_hand_made_numbers():
 
 
 def test_the_sft_style_is_validated_before_any_compute(tmp_path):
-    from raml_utils.params import ParamError
-
     path = tmp_path / "mine.yaml"
     path.write_text("inherit: smoke\nsft_then_rl: {sft_style: answer_only}\n")
     with pytest.raises(ParamError, match=r"sft_then_rl\.sft_style='answer_only' is not allowed"):

@@ -83,10 +83,16 @@ class EfficiencyParams:
     budgets: tuple[int, ...] = (8, 16, 32, 64)
     """token budgets; the long model's own trajectories are ~40-85 tokens (k = 2-4), so the largest budget cuts only
     the longest ones. One generation at the largest budget serves all; each budget adds one forced answer"""
+    compressed_style: str = "compressed"
+    """the compressed arm's trajectory style (and what ``long_reads_compressed`` reads): "compressed", the running
+    results only (the digit-wise and LLM worlds); "compressed_ops", each step's operation and result (the carry world,
+    params/claims.yaml's fourth amendment: with no favoured order, a step that names no operation is ill-posed)"""
 
     def validate(self, key: str) -> None:
         require(len(self.budgets) >= 1 and len(set(self.budgets)) == len(self.budgets)
                 and all(b >= 1 for b in self.budgets), f"{key}.budgets", self.budgets, "one or more distinct positive integers")
+        require(self.compressed_style in ("compressed", "compressed_ops"), f"{key}.compressed_style",
+                self.compressed_style, "compressed or compressed_ops (the carry world)")
 
 
 @dataclass(frozen=True)
@@ -101,12 +107,19 @@ class SFTThenRLParams:
     """seeds of the three arms (the paired contrasts need the same ones); () = the profile's seeds. Stability across
     seeds is what C4 measures: more seeds read it better, each costs an SFT run, two GRPO runs and three
     evaluations"""
+    learning_rate: float | None = None
+    """GRPO learning rate of the SFT -> RL arm and of the retention check that gates it; None = ``grpo``'s (every
+    other GRPO setting is ``grpo``'s). Chosen by benchmarks/sft_then_rl_lr_pilot.py on the retention check's training
+    signal (params/claims.yaml, ``sft_then_rl_learning_rate``): a model that already solves most of its questions
+    may need smaller steps than GRPO from the base"""
 
     def validate(self, key: str) -> None:
         require(self.sft_style in STYLES and self.sft_style != "answer_only", f"{key}.sft_style", self.sft_style,
                 f"a trajectory style other than answer_only: {STYLES[1:]}")
         require(len(set(self.seeds)) == len(self.seeds), f"{key}.seeds", self.seeds, "distinct integers, or [] for "
                 "the profile's seeds")
+        require(self.learning_rate is None or 0 < self.learning_rate < 1, f"{key}.learning_rate", self.learning_rate,
+                "a value in (0, 1), or null for grpo.learning_rate")
 
 
 @dataclass(frozen=True)

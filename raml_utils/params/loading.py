@@ -8,6 +8,7 @@ lands in, of the annotated type, or a ``ParamError`` names the key, the bad valu
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 
@@ -23,6 +24,9 @@ PARAMS_DIR = Path(__file__).resolve().parent.parent.parent / "params"
 def _coerce(tp, value, key: str):
     """Returns ``value`` converted to the annotated type ``tp``, or raises ParamError naming ``key``."""
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):  # ``X | None``
+        (inner,) = [t for t in typing.get_args(tp) if t is not type(None)]
+        return None if value is None else _coerce(inner, value, key)
     if dataclasses.is_dataclass(tp):
         require(isinstance(value, dict), key, value, f"a mapping of {tp.__name__} fields")
         return _build_nested(tp, tp(), value, key)

@@ -104,6 +104,8 @@ class Profile:
         world_styles = STYLES if self.world.kind == "toy" else llm_tasks.STYLES
         for s in self.trajectory_length.styles:
             require(s in world_styles, "trajectory_length.styles", s, f"the {self.world.kind} world's styles {world_styles}")
+        require(self.efficiency.compressed_style in world_styles, "efficiency.compressed_style",
+                self.efficiency.compressed_style, f"one of the {self.world.kind} world's styles {world_styles}")
         if self.world.kind == "toy":
             self._validate_toy_budgets()
             self._validate_toy_counts()

@@ -91,15 +91,29 @@ def trajectory_is_correct(problem: Problem, trajectory: str) -> bool:
     return sorted(used) == sorted(zip(problem.ops, problem.values[1:])) and value == problem.answer
 
 
-def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
-    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps.
+# One step of the ``compressed_ops`` style: the lookup (vars), the operation and the result (``b=45:+45=82``).
+_OPS_STEP = re.compile(r"(?:(?P<lookup>[a-j]=\d\d):)?(?P<op>[+-])(?P<value>\d\d)=(?P<result>\d\d)")
 
-    Every step must be a two-digit running result followed by ``;`` (a ``vars`` trajectory opens with the start-value
-    lookup), reachable from the previous one by one unused operation, ending at the answer.
+
+def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
+    """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps,
+    in either compressed style (a ``vars`` trajectory opens with the start-value lookup in both).
+
+    ``compressed``: every step a two-digit running result followed by ``;``, reachable from the previous one by one
+    unused operation, ending at the answer. ``compressed_ops``: every step an operation and its result, checked as
+    the short step it shortens (the running value it starts from written back in: ``trajectory_is_correct``).
     """
     start = start_step(problem)
     body = trajectory.removeprefix(start[0]) if start else trajectory
-    if not re.fullmatch(r"(\d\d;)+", body) or (start and not trajectory.startswith(start[0])):
+    if start and not trajectory.startswith(start[0]):
+        return False
+    if body.endswith(";") and all(_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
+        value, short = problem.values[0], []
+        for m in (_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
+            short.append(f"{m['lookup'] + ':' if m['lookup'] else ''}{value:02d}{m['op']}{m['value']}={m['result']};")
+            value = int(m["result"])
+        return trajectory_is_correct(problem, "".join(start) + "".join(short))
+    if not re.fullmatch(r"(\d\d;)+", body):
         return False
     targets = [int(v) for v in body[:-1].split(";")]
     if len(targets) != problem.k:

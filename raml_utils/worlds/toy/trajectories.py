@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .problems import FAMILIES, MOD, NAMES, Problem, combine, has_carries, layout
 from .tokenizer import ANSWER, END_THINK, EOS, FILLER, REFLECT, THINK, trajectory_tokens
 
-STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed", "coarse", "column")
+STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed", "coarse", "column", "compressed_ops")
 
 
 def styles_of(family: str) -> tuple[str, ...]:
@@ -114,11 +114,18 @@ def solve(problem: Problem, order: tuple[int, ...] | None = None, misread: tuple
 
 
 def render_step(step: Step, style: str) -> str:
-    """Returns one step written in ``style`` (short, long, padded or compressed)."""
+    """Returns one step written in ``style`` (short, long, padded, compressed or compressed_ops).
+
+    ``compressed`` keeps only the running result (``82;``); ``compressed_ops`` keeps the operation and the result,
+    dropping the running value it starts from (the previous step's result) and the long step's column work
+    (``+45=82;``): with operations in any order, a step that names none leaves the model to choose one unwritten.
+    """
     lookup = f"{step.name}={step.value:02d}:" if step.name else ""
     head = f"{step.before:02d}{step.op}{step.value:02d}"
     if style == "compressed":
         return f"{step.after:02d};"
+    if style == "compressed_ops":
+        return f"{lookup}{step.op}{step.value:02d}={step.after:02d};"
     if style == "long":
         return f"{lookup}{head}:{step_long_detail(step.before, step.op, step.value, step.carries)}={step.after:02d};"
     if style == "padded":  # the short step, with neutral filler up to the long step's length
