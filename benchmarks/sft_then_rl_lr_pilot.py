@@ -3,8 +3,9 @@
 The rule (params/claims.yaml, ``sft_then_rl_learning_rate``, committed before this pilot ran): from the long SFT
 model at the ladder's pilot seed, on training questions screened as the retention check's, GRPO with the profile's
 other settings at each rate on the pilot GRPO seeds; **the largest rate whose mean loss of sample accuracy over those
-seeds is at most ``grpo_checks.retention.max_loss``**. No verdict seed, no check seed and no test question is used;
-no contrast is read. The study's own retention check then reruns at the chosen rate on the check seeds.
+seeds is at most ``grpo_checks.retention.max_loss``** (where the check applies: its start accuracy in the band).
+No verdict seed, no check seed and no test question is used; no contrast is read. The study's own retention check
+then reruns at the chosen rate on the check seeds.
 
     .venv/bin/python benchmarks/sft_then_rl_lr_pilot.py --profile cpu
 
@@ -28,9 +29,11 @@ from raml_utils.params import load_profile  # noqa: E402
 from raml_utils.results import OUTPUTS_DIR, load_claims  # noqa: E402
 
 
-def choose(results: list[dict], max_loss: float) -> float | None:
-    """Returns the largest rate whose mean loss is at most ``max_loss`` (None when none is)."""
-    passing = [r["learning_rate"] for r in results if r["mean_loss"] is not None and r["mean_loss"] <= max_loss]
+def choose(results: list[dict]) -> float | None:
+    """Returns the largest rate whose run passes the retention check as the check reads it: the start accuracy in its
+    band, enough questions, a mean loss of at most ``grpo_checks.retention.max_loss`` (None when none passes; at a
+    start outside the band nothing could be lost, so no rate is chosen)."""
+    passing = [r["learning_rate"] for r in results if r["passed"]]
     return max(passing) if passing else None
 
 
@@ -60,10 +63,12 @@ def main() -> None:
         trend = " ".join(f"{a:+.2f}→{b:+.2f}" for a, b in trends)
         print(f"{r['learning_rate']:>8.0e} {r['questions']:>9} {before:>7} {after:>16} {loss:>9} "
               f"{str(r['applicable']):>7} {trend:>24}")
-    choice = choose(results, max_loss)
-    print(f"rule: the largest rate with mean loss <= {max_loss} -> {choice if choice is not None else 'none passes'}")
+    choice = choose(results)
+    print(f"rule: the largest rate that passes (applies, mean loss <= {max_loss}) -> "
+          f"{choice if choice is not None else 'none passes'}")
     out = OUTPUTS_DIR / profile.name / "benchmarks" / "sft_then_rl_lr_pilot.json"
-    write_json_atomic(out, {"rule": f"largest rate with mean retention loss <= {max_loss}", "choice": choice,
+    write_json_atomic(out, {"rule": f"largest rate passing the retention check (mean loss <= {max_loss})",
+                            "choice": choice,
                             "plan": plan, "results": [rl_check.summary(r) for r in results]})
     print(f"written: {out}")
 

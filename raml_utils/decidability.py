@@ -88,7 +88,8 @@ def component_checks(records: list[NotebookRecord], profile: Profile) -> list[Ch
         if (retention := rl.get("retention")) is not None:
             why = retention["reason"] or f"it lost {retention['mean_loss']:+.3f} sample accuracy (allowed 0.03)"
             verb = "could not decide" if retention.get("applicable") is False else "failed"
-            checks.append(Check("grpo_retention", bool(retention["passed"]), f"RL retention check {verb}: {why} "
+            rate = f" at lr {retention['learning_rate']:g}" if retention.get("learning_rate") is not None else ""
+            checks.append(Check("grpo_retention", bool(retention["passed"]), f"RL retention check{rate} {verb}: {why} "
                                 f"({source.name})", ("sft_then_rl",)))
     for r in records:
         if r.usable:

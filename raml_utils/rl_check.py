@@ -8,8 +8,9 @@ own training reward says nothing about the paper. The check is pre-registered in
   (0.2-0.6, by a selection seed), GRPO with the profile's settings, from the base, on every check seed, must raise
   the sample accuracy on those questions (measured with another sampling seed) by a minimum gain, end with a higher
   mean reward than it started, keep truncated rollouts rare and rollouts from collapsing to no trajectory;
-- **retention**: from a model that already solves most check questions (the SFT arm), GRPO must not lose more
-  than a small amount of accuracy on average over the check seeds.
+- **retention**: from a model that already solves most check questions (the SFT arm), GRPO at the SFT -> RL arm's
+  learning rate (``sft_then_rl.learning_rate``: its own where the profile gives one) must not lose more than a
+  small amount of accuracy on average over the check seeds.
 
 The settings are gated, not each verdict seed's run: instability across seeds is what C4 and C6 measure.
 ``arm_signal`` adds the per-arm rule: an arm whose groups show reward spread in too few of its first steps had no
@@ -247,10 +248,11 @@ def retention_check(profile: Profile, start_job, learning_rate: float, seeds=Non
         questions, _ = banded_sets(profile, start_dir, band, "screening the SFT model")
     if not questions:
         return {"passed": False, "applicable": False, "reason": "no training question in the selection band",
-                "questions": 0, "learning_rate": learning_rate, "accuracy_before": None,
+                "questions": 0, "learning_rate": learning_rate, "seeds": list(seeds), "accuracy_before": None,
                 "accuracy_after": [], "mean_loss": None, "histories": []}
     jobs = check_jobs(profile, questions, start_job, learning_rate, seeds)
-    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=f"retention check: GRPO at lr {learning_rate:g}").values())
+    desc = f"retention check: GRPO at lr {learning_rate:g}"
+    dirs = list(dispatch.build(profile, dict(enumerate(jobs)), desc=desc).values())
     before, *after = sample_accuracy(profile, [start_dir, *dirs], questions, spec.measurement_seed,
                                      "retention check: accuracy")
     out = retention_decision(float(before.mean()), [float(a.mean()) for a in after], rule)
@@ -278,7 +280,8 @@ def sentence(learning: dict, retention: dict) -> str:
     gains = ", ".join(f"{r['accuracy_gain']:+.3f}" for r in learning["runs"]) or "no run"
     return (f"learning check at lr {learning['learning_rate']:g}: {'PASSED' if learning['passed'] else 'FAILED'} "
             f"({learning['questions']} questions; accuracy gain per check seed {gains}); retention from the SFT "
-            f"model at lr {retention['learning_rate']:g}: {_word(retention)} (start {fmt(retention['accuracy_before'])}, "
+            f"model at lr {retention['learning_rate']:g}: {_word(retention)} "
+            f"(start {fmt(retention['accuracy_before'])}, "
             f"mean loss {fmt(retention['mean_loss'])}{'; ' + retention['reason'] if retention['reason'] else ''})")
 
 

@@ -48,13 +48,14 @@ def test_compressed_trajectory_keeps_every_running_result_and_is_shorter(tokeniz
 
 
 @pytest.mark.parametrize("family", ["carry_chain", "carry_list", "carry_vars"])
-def test_compressed_ops_keeps_each_operation_and_result_at_a_third_of_the_long_tokens(tokenizer, family):
+def test_compressed_ops_keeps_each_operation_and_result_at_under_half_the_long_tokens(tokenizer, family):
     for p in toy.make_problems(20, "test", seed=3, families=(family,), levels=(2, 3, 4)):
-        ops, short, long = (toy.render(p, toy.TrajectorySpec(s)).trajectory for s in ("compressed_ops", "short", "long"))
+        ops, short, long = (toy.render(p, toy.TrajectorySpec(s)).trajectory
+                            for s in ("compressed_ops", "short", "long"))
         assert efficiency.running_results(ops) == [s.after for s in toy.solve(p)] == efficiency.running_results(long)
         assert [(m[0], int(m[1])) for m in re.findall(r"([+-])(\d\d)=", ops)] == [(s.op, s.value) for s in toy.solve(p)]
         assert efficiency.n_tokens(tokenizer, ops) < efficiency.n_tokens(tokenizer, short) \
-            and efficiency.n_tokens(tokenizer, ops) < 0.5 * efficiency.n_tokens(tokenizer, long)  # vars: with its lookups
+            and efficiency.n_tokens(tokenizer, ops) < 0.5 * efficiency.n_tokens(tokenizer, long)  # vars: lookups too
         assert TOY.compressed_is_correct(p, ops) and not TOY.compressed_is_correct(p, short)
 
 
@@ -73,21 +74,26 @@ def test_compressed_ops_check_accepts_every_valid_order_and_rejects_errors():
     lookup = efficiency.compressed_trajectory(TOY, v, "compressed_ops")
     wrong_lookup = re.sub(r"([a-j])=(\d\d):", lambda m: f"{m[1]}={(int(m[2]) + 1) % 100:02d}:", lookup, count=1)
     assert not TOY.compressed_is_correct(v, wrong_lookup)  # a lookup of the wrong value
+    results_only = efficiency.compressed_trajectory(TOY, p, "compressed")
+    assert TOY.compressed_is_correct(p, results_only) and TOY.compressed_is_correct(p, good)  # either style...
+    assert not TOY.compressed_is_correct(p, results_only, "compressed_ops")  # ...or exactly the one asked for
+    assert not TOY.compressed_is_correct(p, good, "compressed") and TOY.compressed_is_correct(p, good, "compressed_ops")
 
 
 def test_compressed_check_accepts_every_valid_order_and_rejects_errors():
     p = problems("chain", steps=(3,))[0]
     for order in itertools.permutations(range(3)):
         assert TOY.compressed_is_correct(p, toy.render(p, toy.TrajectorySpec("compressed", order)).trajectory)
-    good = efficiency.compressed_trajectory(TOY, p)
+    good = efficiency.compressed_trajectory(TOY, p, "compressed")
     wrong_first = f"{(int(good[:2]) + 1) % 100:02d}" + good[2:]
     assert not TOY.compressed_is_correct(p, wrong_first)  # a wrong intermediate result
     assert not TOY.compressed_is_correct(p, good[3:])  # a step left out
     assert not TOY.compressed_is_correct(p, good + good[-3:])  # a step too many
     assert not TOY.compressed_is_correct(p, toy.render(p).trajectory)  # not compressed
     v = problems("vars", steps=(2,))[0]
-    assert TOY.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v))
-    assert not TOY.compressed_is_correct(v, efficiency.compressed_trajectory(TOY, v)[len(toy.start_step(v)[0]):])
+    compressed_v = efficiency.compressed_trajectory(TOY, v, "compressed")
+    assert TOY.compressed_is_correct(v, compressed_v)
+    assert not TOY.compressed_is_correct(v, compressed_v[len(toy.start_step(v)[0]):])
 
 
 # --- budget forcing ------------------------------------------------------------------------------
@@ -129,15 +135,15 @@ def test_forced_arms_count_only_the_trajectory_tokens_the_model_generated(tokeni
     qs = toy.make_problems(5, "test", seed=0, families=("chain", "list"))
     params = EvalParams(n_questions=5, n_samples=3, k=2, max_new_tokens=100, batch_size=64)
     budgets = (4, 20)
-    results = efficiency.evaluate_forced(tiny_model, tokenizer, qs, params, budgets)
+    results = efficiency.evaluate_forced(tiny_model, tokenizer, qs, params, budgets, "compressed")
     assert tuple(results) == efficiency.forced_arms(budgets)
     for r in results.values():
         assert r.sample_correct.shape == r.sample_trajectory_tokens.shape == (5, 3)
     # Given trajectories are read, not generated: 0 tokens, although the compressed one is in the text.
-    read = efficiency.teacher_forced_tokens(TOY, tokenizer, qs)
+    read = efficiency.teacher_forced_tokens(TOY, tokenizer, qs, "compressed")
     assert (read > 0).all()
     for arm, given in (("long_no_trajectory", ["" for _ in qs]),
-                       ("long_reads_compressed", [efficiency.compressed_trajectory(TOY, p) for p in qs])):
+                       ("long_reads_compressed", [efficiency.compressed_trajectory(TOY, p, "compressed") for p in qs])):
         assert (results[arm].sample_trajectory_tokens == 0).all()
         for completion, trajectory in zip(results[arm].greedy_completions, given):
             assert completion.startswith(trajectory + toy.END_THINK + toy.ANSWER)
@@ -192,6 +198,8 @@ def test_forced_arms_are_evaluated_on_the_sft_arms_questions_and_cached(tmp_path
     assert config["compressed_style"] == "compressed_ops"  # what long_reads_compressed reads is in the key...
     first_style = dataclasses.replace(P, efficiency=dataclasses.replace(P.efficiency, compressed_style="compressed"))
     assert "compressed_style" not in efficiency._forced_config(first_style, model_dir, "in_domain")  # ...as added
+    for p, completion in zip(experiment.test_set(P, "in_domain"), first["long_reads_compressed"].greedy_completions):
+        assert completion.startswith(efficiency.compressed_trajectory(TOY, p, "compressed_ops") + toy.END_THINK)
     (again,) = efficiency.evaluate_forced_models(P, [model_dir])  # from the cache: identical
     for arm in first:
         assert np.array_equal(first[arm].sample_correct, again[arm].sample_correct)

@@ -112,7 +112,11 @@ def test_cpu_runs_the_budget_amendment_and_cpu_before_budget_the_sizes_before_it
 def test_cpu_runs_the_fourth_amendment():
     cpu, plan = load_profile("cpu"), load_claims()
     assert cpu.efficiency.compressed_style == plan["compressed_arm_style"] == "compressed_ops"
-    assert cpu.sft_then_rl.learning_rate in plan["sft_then_rl_learning_rate"]["rates"]
+    pilot = plan["sft_then_rl_learning_rate"]
+    assert cpu.sft_then_rl.learning_rate in pilot["rates"]
+    # The pilot's seeds are no verdict's and no check's.
+    assert not set(pilot["grpo_seeds"]) & {*cpu.seeds, *cpu.sft_then_rl.seeds, *cpu.rl_check.check_seeds}
+    assert pilot["sft_seed"] not in {*cpu.seeds, *cpu.sft_then_rl.seeds}
     v1 = load_profile("cpu_v1")
     assert (v1.efficiency.compressed_style, v1.sft_then_rl.learning_rate) == ("compressed", None)
 

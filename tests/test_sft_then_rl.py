@@ -25,7 +25,7 @@ def test_the_sft_arm_is_notebook_02s_long_arm_with_the_same_cache_key(name, tmp_
 
 
 @pytest.mark.parametrize("name", PROFILES)
-def test_rl_arms_share_every_setting_and_differ_only_in_their_start(name):
+def test_rl_arms_share_every_setting_but_the_learning_rate_and_differ_in_their_start(name):
     P = load_profile(name)
     for seed in P.seeds:
         arms = sft_then_rl.arm_jobs(P, seed)

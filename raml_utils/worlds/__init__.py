@@ -58,8 +58,8 @@ class ToyWorld:
     def trajectory_is_correct(self, problem, trajectory: str) -> bool:
         return toy.trajectory_is_correct(problem, trajectory)
 
-    def compressed_is_correct(self, problem, trajectory: str) -> bool:
-        return toy.compressed_is_correct(problem, trajectory)
+    def compressed_is_correct(self, problem, trajectory: str, style: str | None = None) -> bool:
+        return toy.compressed_is_correct(problem, trajectory, style)
 
     def styles_of(self, family: str) -> tuple[str, ...]:
         return toy.styles_of(family)
@@ -115,8 +115,8 @@ class LLMWorld:
     def trajectory_is_correct(self, problem, trajectory: str) -> bool:
         return llm_tasks.trajectory_is_correct(problem, trajectory)
 
-    def compressed_is_correct(self, problem, trajectory: str) -> bool:
-        return llm_tasks.compressed_is_correct(problem, trajectory)
+    def compressed_is_correct(self, problem, trajectory: str, style: str | None = None) -> bool:
+        return llm_tasks.compressed_is_correct(problem, trajectory)  # the LLM world has one compressed style
 
     def styles_of(self, family: str) -> tuple[str, ...]:
         return llm_tasks.STYLES

@@ -95,9 +95,9 @@ def trajectory_is_correct(problem: Problem, trajectory: str) -> bool:
 _OPS_STEP = re.compile(r"(?:(?P<lookup>[a-j]=\d\d):)?(?P<op>[+-])(?P<value>\d\d)=(?P<result>\d\d)")
 
 
-def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
+def compressed_is_correct(problem: Problem, trajectory: str, style: str | None = None) -> bool:
     """Returns True if ``trajectory`` is a correct compressed trajectory of ``problem`` in some order of its steps,
-    in either compressed style (a ``vars`` trajectory opens with the start-value lookup in both).
+    in ``style`` (None: either compressed style; a ``vars`` trajectory opens with the start-value lookup in both).
 
     ``compressed``: every step a two-digit running result followed by ``;``, reachable from the previous one by one
     unused operation, ending at the answer. ``compressed_ops``: every step an operation and its result, checked as
@@ -107,13 +107,15 @@ def compressed_is_correct(problem: Problem, trajectory: str) -> bool:
     body = trajectory.removeprefix(start[0]) if start else trajectory
     if start and not trajectory.startswith(start[0]):
         return False
-    if body.endswith(";") and all(_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
+    if style not in (None, "compressed", "compressed_ops"):
+        raise ValueError(f"style={style!r} is not a compressed style")
+    if style != "compressed" and body.endswith(";") and all(_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
         value, short = problem.values[0], []
         for m in (_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
             short.append(f"{m['lookup'] + ':' if m['lookup'] else ''}{value:02d}{m['op']}{m['value']}={m['result']};")
             value = int(m["result"])
         return trajectory_is_correct(problem, "".join(start) + "".join(short))
-    if not re.fullmatch(r"(\d\d;)+", body):
+    if style == "compressed_ops" or not re.fullmatch(r"(\d\d;)+", body):
         return False
     targets = [int(v) for v in body[:-1].split(";")]
     if len(targets) != problem.k:
