@@ -272,11 +272,10 @@ def greedy_trajectory_rate(world: World, problems: list, result: EvalResult, sty
     """Returns the share of greedy completions with the right answer after a correct trajectory of ``style``
     (``compressed``, ``compressed_ops``: ``world.compressed_is_correct`` in exactly that style; others:
     ``world.trajectory_is_correct``)."""
-    if style.startswith("compressed"):
-        def check(p, t):
-            return world.compressed_is_correct(p, t, style)
-    else:
-        check = world.trajectory_is_correct
+    def check(p, t):
+        return world.compressed_is_correct(p, t, style) if style.startswith("compressed") \
+            else world.trajectory_is_correct(p, t)
+
     ok = [bool(right) and check(p, world.trajectory_of(c))
           for p, c, right in zip(problems, result.greedy_completions, result.greedy_correct)]
     return float(np.mean(ok))

@@ -109,9 +109,10 @@ def compressed_is_correct(problem: Problem, trajectory: str, style: str | None =
         return False
     if style not in (None, "compressed", "compressed_ops"):
         raise ValueError(f"style={style!r} is not a compressed style")
-    if style != "compressed" and body.endswith(";") and all(_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
+    steps = [_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")] if body.endswith(";") else [None]
+    if style != "compressed" and all(steps):
         value, short = problem.values[0], []
-        for m in (_OPS_STEP.fullmatch(s) for s in body[:-1].split(";")):
+        for m in steps:
             short.append(f"{m['lookup'] + ':' if m['lookup'] else ''}{value:02d}{m['op']}{m['value']}={m['result']};")
             value = int(m["result"])
         return trajectory_is_correct(problem, "".join(start) + "".join(short))
