@@ -115,25 +115,28 @@ def _make_in_worker(job, root: str) -> str:
     return str(make_model(job, Store(root)))
 
 
-def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0) -> None:
+def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0) -> list:
     """Runs ``calls`` (``(function, *args)``, module-level functions) under a progress bar that counts
-    ``done_already`` more (e.g. results already cached): see ``run_calls``."""
+    ``done_already`` more (e.g. results already cached) and returns their results: see ``run_calls``."""
     with tqdm(total=len(calls) + done_already, desc=desc, initial=done_already) as bar:
-        run_calls(calls, workers, bar)
+        return run_calls(calls, workers, bar)
 
 
-def run_calls(calls: list[tuple], workers: int, bar: tqdm) -> None:
+def run_calls(calls: list[tuple], workers: int, bar: tqdm) -> list:
     """Runs ``calls`` on ``workers`` spawned processes (the pool every sweep shares) when there are several, else in
-    this process, in order; ``bar`` advances as each one finishes."""
+    this process, in order; ``bar`` advances as each one finishes. Returns their results in the order of ``calls``."""
     if workers > 1 and len(calls) > 1:
         with pool(workers) as processes:
-            for done in as_completed([processes.submit(*call) for call in calls]):
+            futures = [processes.submit(*call) for call in calls]
+            for done in as_completed(futures):
                 done.result()
                 bar.update()
-    else:
-        for function, *args in calls:
-            function(*args)
-            bar.update()
+            return [future.result() for future in futures]
+    results = []
+    for function, *args in calls:
+        results.append(function(*args))
+        bar.update()
+    return results
 
 
 def expected_cost(job) -> float:

@@ -62,32 +62,49 @@ def _accuracy_config(profile: Profile, model_dir, problems: list, seed: int) -> 
             "max_new_tokens": profile.grpo.max_completion_length, "sampler": experiment.SAMPLER_VERSION}
 
 
-def _measure(profile: Profile, model_dir: str, problems: list, seed: int) -> None:
-    """Samples ``profile.rl_check.samples`` completions per question as GRPO's rollouts are drawn (the rollout
-    temperature and budget) and caches each question's share answered correctly in the right format."""
-    def make(tmp: Path) -> None:
-        model, tokenizer = experiment.load_run_model(profile, model_dir, "sample")
-        world = world_of_problems(problems, tokenizer)
-        samples = generate(model, tokenizer, [world.prompt(p) for p in problems], n_samples=profile.rl_check.samples,
-                           temperature=profile.grpo.temperature, max_new_tokens=profile.grpo.max_completion_length,
-                           batch_size=profile.eval.batch_size, seed=seed)
-        accuracy = [float(np.mean([world.is_correct(p, world.parse_completion(c, True)) for c in row]))
-                    for row, p in zip(samples, problems)]
-        (tmp / "accuracy.json").write_text(json.dumps(accuracy))
+def _accuracy(profile: Profile, model_dir: str, problems: list, seed: int, first: int = 0) -> list[float]:
+    """Returns each question's share of ``profile.rl_check.samples`` completions answered correctly in the right
+    format, sampled as GRPO's rollouts are drawn (the rollout temperature and budget). ``problems`` are the questions
+    from index ``first`` of a measured set, starting a sampling batch: each batch draws from the seed it has when the
+    whole set is sampled at once, so a set measured in parts gets the same samples."""
+    model, tokenizer = experiment.load_run_model(profile, model_dir, "sample")
+    world = world_of_problems(problems, tokenizer)
+    n = profile.rl_check.samples
+    samples = generate(model, tokenizer, [world.prompt(p) for p in problems], n_samples=n,
+                       temperature=profile.grpo.temperature, max_new_tokens=profile.grpo.max_completion_length,
+                       batch_size=profile.eval.batch_size, seed=seed + first * n)
+    return [float(np.mean([world.is_correct(p, world.parse_completion(c, True)) for c in row]))
+            for row, p in zip(samples, problems)]
 
-    experiment.store_of(profile).get_or_make("samples", _accuracy_config(profile, model_dir, problems, seed), make)
+
+def parts(profile: Profile, n_questions: int) -> list[tuple[int, int]]:
+    """Returns the (start, end) question ranges one model's measurement is sampled in, one per worker: each a whole
+    number of sampling batches, so every batch holds the questions it holds in one go (the whole set when a batch
+    does not hold a whole number of questions' samples, or there is one worker or one batch)."""
+    per_batch, rest = divmod(profile.eval.batch_size, profile.rl_check.samples)
+    batches = -(-n_questions // per_batch) if per_batch and not rest else 1
+    count = min(profile.workers, batches)
+    bounds = [min(round(i * batches / count) * per_batch, n_questions) for i in range(count)] + [n_questions]
+    return list(zip(bounds, bounds[1:])) if count > 1 else [(0, n_questions)]
 
 
 def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: int, desc: str,
                     samples: int | None = None) -> list[np.ndarray]:
     """Returns, per model, the (questions,) sample accuracy on ``problems`` with sampling seed ``seed`` from
-    ``samples`` completions per question (default ``rl_check.samples``), measuring only what the cache lacks (in the
-    worker pool)."""
+    ``samples`` completions per question (default ``rl_check.samples``), measuring (and caching) only what the cache
+    lacks, in the worker pool: each model's questions in ``parts``, so that one model's screening uses every worker
+    (the same samples as in one go: ``_accuracy``)."""
     if samples is not None:
         profile = dataclasses.replace(profile, rl_check=dataclasses.replace(profile.rl_check, samples=samples))
-    configs = [_accuracy_config(profile, d, problems, seed) for d in model_dirs]
-    experiment.make_missing(profile, _measure, model_dirs, configs, desc, problems, seed)
     store = experiment.store_of(profile)
+    configs = [_accuracy_config(profile, d, problems, seed) for d in model_dirs]
+    missing = {str(d): c for d, c in zip(model_dirs, configs) if not store.has("samples", c)}
+    ranges = parts(profile, len(problems))
+    calls = [(_accuracy, profile, d, problems[a:b], seed, a) for d in missing for a, b in ranges]
+    results = iter(dispatch.in_pool(calls, profile.workers, desc, done_already=(len(model_dirs) - len(missing)) * len(ranges)))
+    for config in missing.values():
+        accuracy = [a for _ in ranges for a in next(results)]
+        store.get_or_make("samples", config, lambda tmp: (tmp / "accuracy.json").write_text(json.dumps(accuracy)))
     return [np.array(json.loads((store.path("samples", c) / "accuracy.json").read_text())) for c in configs]
 
 

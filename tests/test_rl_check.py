@@ -173,3 +173,19 @@ def test_the_retention_check_runs_grpo_at_the_rate_and_on_the_seeds_it_is_given(
     built.clear()
     assert rl_check.retention_check(profile, "sft job", 2e-5, [100, 104])["seeds"] == [100, 104]  # the pilot's
     assert list(built.values()) == [(2e-5, 100), (2e-5, 104)]
+
+
+def test_one_models_measurement_is_split_into_whole_batches_one_part_per_worker():
+    profile = load_profile("smoke", workers=2)
+    with_batch = lambda batch, workers=2: dataclasses.replace(  # noqa: E731
+        profile, workers=workers, eval=dataclasses.replace(profile.eval, batch_size=batch),
+        rl_check=dataclasses.replace(profile.rl_check, samples=4))
+    assert rl_check.parts(with_batch(8), 7) == [(0, 4), (4, 7)]  # 4 batches of 2 questions
+    assert rl_check.parts(with_batch(8, workers=3), 7) == [(0, 2), (2, 6), (6, 7)]
+    assert rl_check.parts(with_batch(512), 7) == [(0, 7)]  # one batch
+    assert rl_check.parts(with_batch(10), 7) == [(0, 7)]  # a batch splits a question's samples: one part
+    assert rl_check.parts(with_batch(8, workers=1), 7) == [(0, 7)]
+    for workers in (2, 3, 5):
+        ranges = rl_check.parts(with_batch(8, workers), 13)
+        assert ranges[0][0] == 0 and ranges[-1][1] == 13 and all(a < b for a, b in ranges)
+        assert all(b == c and b % 2 == 0 for (_, b), (c, _) in zip(ranges, ranges[1:]))

@@ -87,3 +87,19 @@ def test_generate_returns_n_samples_per_prompt_cut_at_eos():
             assert completion.count(toy.EOS) <= 1 and (toy.EOS not in completion or completion.endswith(toy.EOS))
     assert out == generate(model, tokenizer, prompts, n_samples=3, max_new_tokens=20, seed=0)  # seeded
     assert out != generate(model, tokenizer, prompts, n_samples=3, max_new_tokens=20, seed=1)
+
+
+def test_a_set_sampled_in_parts_of_whole_batches_gets_the_samples_of_one_call():
+    """rl_check measures one model's questions in parts on the workers: a part that starts a batch and draws from the
+    seed its first batch has in the whole call gets the same samples."""
+    model, tokenizer = tiny_model(layers=1)
+    model.lm_head.weight.data[tokenizer.eos_token_id] += 0.3  # completions of different lengths
+    prompts = [p.question() + toy.THINK for p in toy.make_problems(7, "test", seed=2)]
+    n, batch = 4, 8  # two questions' samples per batch
+
+    def sample(part, seed):
+        return generate(model, tokenizer, part, n_samples=n, max_new_tokens=30, batch_size=batch, seed=seed)
+
+    whole = sample(prompts, 5)
+    assert sample(prompts[:4], 5) + sample(prompts[4:], 5 + 4 * n) == whole
+    assert sample(prompts[4:], 5) != whole[4:]  # the offset matters
