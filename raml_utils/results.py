@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -26,7 +27,7 @@ import yaml
 from .cache import plain_data, write_json_atomic
 from .metrics import chance_score
 from .params import PARAMS_DIR, Profile, load_profile
-from .stats import ClaimResult, claim_result
+from .stats import ClaimResult, claim_result, decide, headroom_reason
 
 OUTPUTS_DIR = Path(__file__).resolve().parent.parent / "outputs"
 SCHEMA_VERSION = 3  # 2: strict JSON (no NaN), each claim entry holds its arms' means (a_mean, b_mean); 3: and the
@@ -74,6 +75,19 @@ def bounds(profile: Profile, metric: str) -> tuple[float | None, float | None]:
         return None, None
     p = rule["chance_per_sample"][profile.world.kind]
     return chance_score(metric, p, profile.eval.n_samples, profile.eval.k), float(rule["ceiling"])
+
+
+def headroom_verdict(claim: ClaimResult, profile: Profile) -> tuple[str, str | None]:
+    """Returns a contrast's verdict under the CI rule and the headroom part of the decidability rule, with the
+    headroom reason where it made the contrast inconclusive (else None): what a notebook can decide alone. The
+    component checks (the base's signal, the GRPO checks) read other notebooks' results: the scoreboard (notebook
+    99) applies them on top."""
+    chance, ceiling = bounds(profile, claim.metric)
+    if claim.a_mean is None or claim.b_mean is None or math.isnan(claim.lo) or math.isnan(claim.hi):
+        return claim.verdict, None
+    reason = headroom_reason(claim.a_mean, claim.b_mean, claim.direction, claim.margin, chance, ceiling)
+    verdict = decide(claim.lo, claim.hi, claim.direction, claim.margin, [reason]) if reason else claim.verdict
+    return verdict, reason if verdict != claim.verdict else None
 
 
 def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None,
@@ -179,22 +193,26 @@ def start(profile: str | Path, notebook: str) -> Run:
     return run
 
 
-def verdict_line(claim: ClaimResult, label: str | None = None) -> str:
-    """Returns one line for a claim's contrast: arms, metric, effect with its 95% CI, verdict, counts, ladder."""
+def verdict_line(claim: ClaimResult, label: str | None = None, profile: Profile | None = None) -> str:
+    """Returns one line for a claim's contrast: arms, metric, effect with its 95% CI, verdict, counts, ladder; with
+    ``profile``, the verdict with the headroom rule (``headroom_verdict``) and, where it differs, the CI rule's."""
     what = claim.claim + (f" [{label}]" if label else "") + (" (secondary)" if claim.role == "secondary" else "")
     where = f"; {claim.ladder}" if claim.ladder else ""
+    verdict, reason = headroom_verdict(claim, profile) if profile is not None else (claim.verdict, None)
+    why = f" ({reason}; the CI rule alone: {claim.verdict})" if reason else ""
     return (f"{what}: {claim.arms[0]} - {claim.arms[1]} {claim.metric} = {claim.effect:+.4f}, 95% CI "
-            f"[{claim.lo:+.4f}, {claim.hi:+.4f}] -> {claim.verdict} ({claim.n_seeds} seeds x {claim.n_questions} "
+            f"[{claim.lo:+.4f}, {claim.hi:+.4f}] -> {verdict}{why} ({claim.n_seeds} seeds x {claim.n_questions} "
             f"questions{where})")
 
 
 def finish(run: Run, claims: list[ClaimResult], measurements: dict, labels: list[str] | None = None) -> None:
     """Closes ``run``: writes ``metrics.json`` (``write_metrics``: ``claims``, ``measurements``, ``labels``) and
-    ``timings.json`` (``Timer.write``), then prints one verdict line per claim and the wall time per section."""
+    ``timings.json`` (``Timer.write``), then prints one verdict line per claim (with the headroom rule; the scoreboard
+    adds the component checks) and the wall time per section."""
     write_metrics(run.out_dir, run.notebook, run.profile, claims, measurements, labels)
     run.timer.write(run.out_dir, run.profile)
     for claim, label in zip(claims, labels or [None] * len(claims)):
-        print(verdict_line(claim, label))
+        print(verdict_line(claim, label, run.profile))
     if not claims:
         print(f"{run.notebook} tests no claim: metrics.json holds its measurements only")
     print(f"wall time by section (s): {run.timer.sections}")

@@ -45,3 +45,31 @@ def test_finish_without_claims_says_so(tmp_path, monkeypatch, capsys):
     results.finish(run, [], {"base": 1})
     assert json.loads((tmp_path / "metrics.json").read_text())["claims"] == []
     assert "00_world tests no claim" in capsys.readouterr().out
+
+
+def test_a_notebook_reads_headroom_as_the_scoreboard_does(tmp_path, monkeypatch, capsys):
+    """Notebook 07's mG-Pass@8 row of the fourth amendment's run: both arms at 0, CI [0, 0]. The CI rule alone says
+    "not reproduced"; the headroom rule makes it inconclusive, as the scoreboard reports it."""
+    from raml_utils.experiment import claims_table
+    from raml_utils.params import load_profile
+
+    profile = load_profile("cpu")
+    chance = results.bounds(profile, "pass_at_k")[0]
+    at_zero = a_claim(effect=0.0, lo=0.0, hi=0.0, verdict="not reproduced", a_mean=0.0, b_mean=0.0)
+    verdict, reason = results.headroom_verdict(at_zero, profile)
+    assert verdict == "inconclusive" and reason.startswith("no headroom: the arm predicted higher (a, mean 0.000)")
+    assert results.headroom_verdict(a_claim(a_mean=0.6, b_mean=0.5), profile) == ("reproduced", None)
+    below = a_claim(effect=-0.3, lo=-0.4, hi=-0.2, verdict="not reproduced", a_mean=chance, b_mean=0.4)
+    assert results.headroom_verdict(below, profile) == ("not reproduced", None)  # a CI the other way stays
+    unbounded = a_claim(metric="lhat_drop", verdict="mixed", a_mean=0.0, b_mean=0.0)
+    assert results.headroom_verdict(unbounded, profile) == ("mixed", None)
+    table = claims_table([at_zero, a_claim(a_mean=0.6, b_mean=0.5)], profile)
+    assert list(table["CI rule"]) == ["not reproduced", "reproduced"]
+    assert list(table.verdict) == ["inconclusive", "reproduced"] and table.headroom[1] == "yes"
+    monkeypatch.setenv("RAML_OUTPUT_DIR", str(tmp_path))
+    run = results.start("cpu", "07_efficient_reasoning")
+    results.finish(run, [at_zero], {})
+    line = capsys.readouterr().out.splitlines()[-2]
+    assert "-> inconclusive (no headroom: " in line and "; the CI rule alone: not reproduced)" in line
+    assert json.loads((tmp_path / "metrics.json").read_text())["claims"][0]["verdict"] == "not reproduced"  # the
+    # stored field stays the CI rule's: the scoreboard applies the whole decidability rule to it
