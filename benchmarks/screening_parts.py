@@ -30,7 +30,7 @@ def main() -> None:
     profile = load_profile(args.profile)
     start = str(dispatch.build_one(profile, base_job(profile), desc="base model"))
     pool = rl_check.candidates(profile)
-    seed, ranges = profile.rl_check.selection_seed, rl_check.parts(profile, len(pool))
+    seed, ranges = profile.rl_check.selection_seed, rl_check.parts(profile, len(pool), profile.workers)
     calls = {"one process": [(rl_check._accuracy, profile, start, pool, seed, 0)],
              f"{len(ranges)} parts": [(rl_check._accuracy, profile, start, pool[a:b], seed, a) for a, b in ranges]}
     dispatch.run_calls([(rl_check.parts, profile, 1)] * profile.workers, profile.workers, _NoBar())  # the workers

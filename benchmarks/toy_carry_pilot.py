@@ -488,6 +488,8 @@ SECTIONS = {
     "02_trajectory_length": {"train": ("sequence", ("answer_only", "short", "padded")),
                              "evaluate": ("completion", ("answer_only", "short", "padded", "long"))},
     "03_support_set_size": {"train_sft": ("sequence", ("long",)), "train_grpo": ("completion", ("base_mixture",)),
+                            "train_sft_grpo": ("sequence", ("long",)),  # both in one sweep since 2026-12-03: the
+                            # SFT arms' scale for the whole (they were 55% of it)
                             "evaluate": ("completion", ("long", "base_mixture"))},
     "04_reflection_tokens": {"train": ("sequence", ("reflection", "long")), "probe_c7": ("sequence", ("reflection",)),
                              "probe_c7_llm": ("fixed", ()), "probe_c8": ("sequence", ("long",)),

@@ -115,27 +115,34 @@ def _make_in_worker(job, root: str) -> str:
     return str(make_model(job, Store(root)))
 
 
-def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0) -> list:
+def in_pool(calls: list[tuple], workers: int, desc: str, done_already: int = 0, on_done=None) -> list:
     """Runs ``calls`` (``(function, *args)``, module-level functions) under a progress bar that counts
     ``done_already`` more (e.g. results already cached) and returns their results: see ``run_calls``."""
     with tqdm(total=len(calls) + done_already, desc=desc, initial=done_already) as bar:
-        return run_calls(calls, workers, bar)
+        return run_calls(calls, workers, bar, on_done)
 
 
-def run_calls(calls: list[tuple], workers: int, bar: tqdm) -> list:
+def run_calls(calls: list[tuple], workers: int, bar: tqdm, on_done=None) -> list:
     """Runs ``calls`` on ``workers`` spawned processes (the pool every sweep shares) when there are several, else in
-    this process, in order; ``bar`` advances as each one finishes. Returns their results in the order of ``calls``."""
+    this process, in order; ``bar`` advances and ``on_done(index, result)`` (if given) is called as each one
+    finishes, so a caller can keep what is done before the others end. Returns the results in the order of
+    ``calls``."""
+    results = [None] * len(calls)
+
+    def finished(i: int, result) -> None:
+        results[i] = result
+        if on_done is not None:
+            on_done(i, result)
+        bar.update()
+
     if workers > 1 and len(calls) > 1:
         with pool(workers) as processes:
-            futures = [processes.submit(*call) for call in calls]
+            futures = {processes.submit(*call): i for i, call in enumerate(calls)}
             for done in as_completed(futures):
-                done.result()
-                bar.update()
-            return [future.result() for future in futures]
-    results = []
-    for function, *args in calls:
-        results.append(function(*args))
-        bar.update()
+                finished(futures[done], done.result())
+    else:
+        for i, (function, *args) in enumerate(calls):
+            finished(i, function(*args))
     return results
 
 

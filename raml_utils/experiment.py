@@ -25,7 +25,7 @@ from .grpo import HISTORY_KEYS, MONITOR_KEYS, GRPOData, GRPOJob
 from .metrics import mg_pass_at_k_per_question, pass_at_k_per_question
 from .models import load_model
 from .params import Profile
-from .results import headroom_verdict, load_claims, pre_registered
+from .results import bounds, headroom_verdict, load_claims, pre_registered
 from .sampling import backend_line, backend_name, sampler_for
 from .stats import bootstrap_mean
 from .training import SFTData, TrainJob, load_history
@@ -313,16 +313,17 @@ def arm_summary(frame, metrics: list[str], order=None):
 
 def claims_table(claims, profile: Profile):
     """Returns the verdicts as a table: claim, metric, arms, effect [lo, hi], seeds, questions, each arm's mean, the
-    CI rule's verdict, the headroom rule's reason where it applies, and the verdict of both
-    (``results.headroom_verdict``; the scoreboard adds the component checks)."""
+    CI rule's verdict, whether the arms have headroom (the reason where not; "n/a" on an unbounded metric), and the
+    verdict of both (``results.headroom_verdict``; the scoreboard adds the component checks)."""
     rows = []
     for c in claims:
         verdict, reason = headroom_verdict(c, profile)
+        room = reason or ("n/a" if bounds(profile, c.metric) == (None, None) else "yes")
         rows.append({"claim": c.claim, "metric": c.metric, "contrast": f"{c.arms[0]} - {c.arms[1]}",
                      "effect": round(c.effect, 4), "ci_95": f"[{c.lo:+.3f}, {c.hi:+.3f}]", "seeds": c.n_seeds,
                      "questions": c.n_questions, "read on": c.ladder or "-", "role": c.role,
                      "means (a, b)": f"{c.a_mean:.3f}, {c.b_mean:.3f}" if c.a_mean is not None else "-",
-                     "CI rule": c.verdict, "headroom": reason or "yes", "verdict": verdict})
+                     "CI rule": c.verdict, "headroom": room, "verdict": verdict})
     return pd.DataFrame(rows)
 
 

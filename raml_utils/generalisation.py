@@ -168,10 +168,10 @@ def paired_with_base(frame, model: str, metric: str) -> tuple[np.ndarray, np.nda
 
 
 def contrasts_with_base(profile: Profile, frame, models, metric: str = "pass_at_k") -> "pd.DataFrame":
-    """Returns one row per (split, model): ``model - base`` on ``metric`` with its bootstrap CI and the verdict of
-    C9's pre-registered rule with its headroom part (``reproduced`` = beats the base; ``inconclusive`` where the model
-    sits at chance or the base at the ceiling), and the ``ClaimResult`` in column ``result``; the verdict splits are
-    read on their rungs (``on_rungs``)."""
+    """Returns one row per (split, model): ``model - base`` on ``metric`` with its bootstrap CI, the verdict of C9's
+    pre-registered CI rule (``CI rule``) and with the rule's headroom part (``verdict``: ``reproduced`` = beats the
+    base; ``inconclusive`` where the model sits at chance or the base at the ceiling), and the ``ClaimResult`` in
+    column ``result``; the verdict splits are read on their rungs (``on_rungs``)."""
     rows = []
     for split, sub in on_rungs(profile, frame).groupby("split", sort=False):
         for model in models:
@@ -182,7 +182,7 @@ def contrasts_with_base(profile: Profile, frame, models, metric: str = "pass_at_
                                              ladder=experiment.rung_text(profile, contrast),
                                              expected_half_width=profile.ladder.expected_half_width.get(contrast))
             rows.append({"split": split, "model": model, "effect": result.effect, "lo": result.lo, "hi": result.hi,
-                         "verdict": headroom_verdict(result, profile)[0], "result": result})
+                         "CI rule": result.verdict, "verdict": headroom_verdict(result, profile)[0], "result": result})
     return pd.DataFrame(rows)
 
 

@@ -78,16 +78,15 @@ def bounds(profile: Profile, metric: str) -> tuple[float | None, float | None]:
 
 
 def headroom_verdict(claim: ClaimResult, profile: Profile) -> tuple[str, str | None]:
-    """Returns a contrast's verdict under the CI rule and the headroom part of the decidability rule, with the
-    headroom reason where it made the contrast inconclusive (else None): what a notebook can decide alone. The
-    component checks (the base's signal, the GRPO checks) read other notebooks' results: the scoreboard (notebook
-    99) applies them on top."""
+    """Returns a contrast's verdict under the CI rule and the headroom part of the decidability rule, and the
+    headroom reason (None where the arms have headroom, or the metric is unbounded): what a notebook can decide
+    alone. A CI that excludes 0 the other way keeps "not reproduced" whatever the reason. The component checks (the
+    base's signal, the GRPO checks) read other notebooks' results: the scoreboard (notebook 99) applies them on top."""
     chance, ceiling = bounds(profile, claim.metric)
     if claim.a_mean is None or claim.b_mean is None or math.isnan(claim.lo) or math.isnan(claim.hi):
         return claim.verdict, None
     reason = headroom_reason(claim.a_mean, claim.b_mean, claim.direction, claim.margin, chance, ceiling)
-    verdict = decide(claim.lo, claim.hi, claim.direction, claim.margin, [reason]) if reason else claim.verdict
-    return verdict, reason if verdict != claim.verdict else None
+    return (decide(claim.lo, claim.hi, claim.direction, claim.margin, [reason]) if reason else claim.verdict), reason
 
 
 def pre_registered(claim: str, a, b, arms: tuple[str, str] | None = None, metric: str | None = None,
@@ -199,7 +198,7 @@ def verdict_line(claim: ClaimResult, label: str | None = None, profile: Profile 
     what = claim.claim + (f" [{label}]" if label else "") + (" (secondary)" if claim.role == "secondary" else "")
     where = f"; {claim.ladder}" if claim.ladder else ""
     verdict, reason = headroom_verdict(claim, profile) if profile is not None else (claim.verdict, None)
-    why = f" ({reason}; the CI rule alone: {claim.verdict})" if reason else ""
+    why = f" ({reason}; the CI rule alone: {claim.verdict})" if verdict != claim.verdict else ""
     return (f"{what}: {claim.arms[0]} - {claim.arms[1]} {claim.metric} = {claim.effect:+.4f}, 95% CI "
             f"[{claim.lo:+.4f}, {claim.hi:+.4f}] -> {verdict}{why} ({claim.n_seeds} seeds x {claim.n_questions} "
             f"questions{where})")

@@ -21,6 +21,7 @@ pilot seed to choose the learning rate, outside the study.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import dispatch, experiment, grpo
 from .base_model import base_job
@@ -77,35 +79,57 @@ def _accuracy(profile: Profile, model_dir: str, problems: list, seed: int, first
             for row, p in zip(samples, problems)]
 
 
-def parts(profile: Profile, n_questions: int) -> list[tuple[int, int]]:
-    """Returns the (start, end) question ranges one model's measurement is sampled in, one per worker: each a whole
+def parts(profile: Profile, n_questions: int, pieces: int) -> list[tuple[int, int]]:
+    """Returns the (start, end) question ranges one model's measurement is sampled in: up to ``pieces``, each a whole
     number of sampling batches, so every batch holds the questions it holds in one go (the whole set when a batch
-    does not hold a whole number of questions' samples, or there is one worker or one batch)."""
+    does not hold a whole number of questions' samples, or there is one piece or one batch)."""
     per_batch, rest = divmod(profile.eval.batch_size, profile.rl_check.samples)
     batches = -(-n_questions // per_batch) if per_batch and not rest else 1
-    count = min(profile.workers, batches)
+    count = min(pieces, batches)
     bounds = [min(round(i * batches / count) * per_batch, n_questions) for i in range(count)] + [n_questions]
     return list(zip(bounds, bounds[1:])) if count > 1 else [(0, n_questions)]
+
+
+def pieces_per_model(profile: Profile, models: int) -> int:
+    """Returns how many parts each of ``models`` missing measurements is split into: enough to give every CPU worker
+    work while there are fewer models than workers; one where each worker has a model already, or on a GPU, where
+    every sweep starts fresh processes that would each load the model to share one device (not measured)."""
+    if torch.cuda.is_available() or models == 0:
+        return 1
+    return max(1, profile.workers // models)
 
 
 def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: int, desc: str,
                     samples: int | None = None) -> list[np.ndarray]:
     """Returns, per model, the (questions,) sample accuracy on ``problems`` with sampling seed ``seed`` from
-    ``samples`` completions per question (default ``rl_check.samples``), measuring (and caching) only what the cache
-    lacks, in the worker pool: each model's questions in ``parts``, so that one model's screening uses every worker
-    (the same samples as in one go: ``_accuracy``)."""
+    ``samples`` completions per question (default ``rl_check.samples``), measuring only what the cache lacks, in the
+    worker pool: with fewer models than workers, each model's questions in ``parts`` (the same samples as in one go:
+    ``_accuracy``), so that one model's screening uses every worker. Each model is cached as soon as its parts are
+    in."""
     if samples is not None:
         profile = dataclasses.replace(profile, rl_check=dataclasses.replace(profile.rl_check, samples=samples))
     store = experiment.store_of(profile)
     configs = [_accuracy_config(profile, d, problems, seed) for d in model_dirs]
     missing = {str(d): c for d, c in zip(model_dirs, configs) if not store.has("samples", c)}
-    ranges = parts(profile, len(problems))
+    ranges = parts(profile, len(problems), pieces_per_model(profile, len(missing)))
     calls = [(_accuracy, profile, d, problems[a:b], seed, a) for d in missing for a, b in ranges]
-    results = iter(dispatch.in_pool(calls, profile.workers, desc, done_already=(len(model_dirs) - len(missing)) * len(ranges)))
-    for config in missing.values():
-        accuracy = [a for _ in ranges for a in next(results)]
-        store.get_or_make("samples", config, lambda tmp: (tmp / "accuracy.json").write_text(json.dumps(accuracy)))
+    done: dict[int, list[float]] = {}
+
+    def keep(i: int, part: list[float]) -> None:  # cache a model once all its parts are in
+        done[i] = part
+        first = i - i % len(ranges)
+        if all(j in done for j in range(first, first + len(ranges))):
+            accuracy = [a for j in range(first, first + len(ranges)) for a in done[j]]
+            store.get_or_make("samples", list(missing.values())[first // len(ranges)],
+                              functools.partial(_write_accuracy, accuracy))
+
+    cached = len(set(map(str, model_dirs))) - len(missing)
+    dispatch.in_pool(calls, profile.workers, desc, done_already=cached * len(ranges), on_done=keep)
     return [np.array(json.loads((store.path("samples", c) / "accuracy.json").read_text())) for c in configs]
+
+
+def _write_accuracy(accuracy: list[float], tmp: Path) -> None:
+    (tmp / "accuracy.json").write_text(json.dumps(accuracy))
 
 
 # --- the question sets ---------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """How every notebook opens and closes: ``results.start`` and ``results.finish``."""
 
+import dataclasses
 import json
 
 from raml_utils import results
+from raml_utils import stats
 from raml_utils.stats import ClaimResult
 
 
@@ -60,12 +62,15 @@ def test_a_notebook_reads_headroom_as_the_scoreboard_does(tmp_path, monkeypatch,
     assert verdict == "inconclusive" and reason.startswith("no headroom: the arm predicted higher (a, mean 0.000)")
     assert results.headroom_verdict(a_claim(a_mean=0.6, b_mean=0.5), profile) == ("reproduced", None)
     below = a_claim(effect=-0.3, lo=-0.4, hi=-0.2, verdict="not reproduced", a_mean=chance, b_mean=0.4)
-    assert results.headroom_verdict(below, profile) == ("not reproduced", None)  # a CI the other way stays
+    verdict, reason = results.headroom_verdict(below, profile)  # a CI the other way stays, the reason is given
+    assert verdict == "not reproduced" and reason.startswith("no headroom")
     unbounded = a_claim(metric="lhat_drop", verdict="mixed", a_mean=0.0, b_mean=0.0)
     assert results.headroom_verdict(unbounded, profile) == ("mixed", None)
-    table = claims_table([at_zero, a_claim(a_mean=0.6, b_mean=0.5)], profile)
-    assert list(table["CI rule"]) == ["not reproduced", "reproduced"]
-    assert list(table.verdict) == ["inconclusive", "reproduced"] and table.headroom[1] == "yes"
+    table = claims_table([at_zero, a_claim(a_mean=0.6, b_mean=0.5), below, unbounded], profile)
+    assert list(table["CI rule"]) == ["not reproduced", "reproduced", "not reproduced", "mixed"]
+    assert list(table.verdict) == ["inconclusive", "reproduced", "not reproduced", "mixed"]
+    assert table.headroom[0].startswith("no headroom") and table.headroom[2].startswith("no headroom")
+    assert list(table.headroom[[1, 3]]) == ["yes", "n/a"]
     monkeypatch.setenv("RAML_OUTPUT_DIR", str(tmp_path))
     run = results.start("cpu", "07_efficient_reasoning")
     results.finish(run, [at_zero], {})
@@ -73,3 +78,23 @@ def test_a_notebook_reads_headroom_as_the_scoreboard_does(tmp_path, monkeypatch,
     assert "-> inconclusive (no headroom: " in line and "; the CI rule alone: not reproduced)" in line
     assert json.loads((tmp_path / "metrics.json").read_text())["claims"][0]["verdict"] == "not reproduced"  # the
     # stored field stays the CI rule's: the scoreboard applies the whole decidability rule to it
+
+
+def test_a_notebooks_headroom_verdict_is_the_scoreboards_without_failed_checks():
+    """Over a grid of arm means and CIs on both sides of 0, ``results.headroom_verdict`` (what a notebook prints) and
+    ``decidability.gated_verdict`` (what the scoreboard decides, no component check failing) agree."""
+    import itertools
+
+    from raml_utils import decidability
+    from raml_utils.params import load_profile
+
+    profile = load_profile("cpu")
+    rule = results.contrast_plan("C10")
+    for a_mean, b_mean, (lo, hi) in itertools.product((0.0, 0.08, 0.3, 0.98, 1.0), (0.0, 0.5, 0.99),
+                                                     ((-0.2, -0.1), (-0.02, 0.02), (-0.1, 0.2), (0.05, 0.3))):
+        claim = results.pre_registered("C10", [[a_mean]], [[b_mean]])
+        claim = dataclasses.replace(claim, lo=lo, hi=hi, a_mean=a_mean, b_mean=b_mean,
+                                    verdict=stats.verdict(0.0, lo, hi, rule["direction"], rule["margin"]))
+        headroom, failed = decidability.undecidable_reasons(claim.to_dict(), "07_efficient_reasoning", rule, profile, [])
+        assert results.headroom_verdict(claim, profile)[0] == decidability.gated_verdict(lo, hi, rule, headroom,
+                                                                                          failed)[0]

@@ -10,6 +10,7 @@ import pytest
 
 from raml_utils import grpo, rl_check
 from raml_utils.params import load_profile
+from raml_utils.worlds import toy
 
 RULE = rl_check.rules()["learning"]
 
@@ -177,15 +178,49 @@ def test_the_retention_check_runs_grpo_at_the_rate_and_on_the_seeds_it_is_given(
 
 def test_one_models_measurement_is_split_into_whole_batches_one_part_per_worker():
     profile = load_profile("smoke", workers=2)
-    with_batch = lambda batch, workers=2: dataclasses.replace(  # noqa: E731
-        profile, workers=workers, eval=dataclasses.replace(profile.eval, batch_size=batch),
+    with_batch = lambda batch: dataclasses.replace(  # noqa: E731
+        profile, eval=dataclasses.replace(profile.eval, batch_size=batch),
         rl_check=dataclasses.replace(profile.rl_check, samples=4))
-    assert rl_check.parts(with_batch(8), 7) == [(0, 4), (4, 7)]  # 4 batches of 2 questions
-    assert rl_check.parts(with_batch(8, workers=3), 7) == [(0, 2), (2, 6), (6, 7)]
-    assert rl_check.parts(with_batch(512), 7) == [(0, 7)]  # one batch
-    assert rl_check.parts(with_batch(10), 7) == [(0, 7)]  # a batch splits a question's samples: one part
-    assert rl_check.parts(with_batch(8, workers=1), 7) == [(0, 7)]
-    for workers in (2, 3, 5):
-        ranges = rl_check.parts(with_batch(8, workers), 13)
+    assert rl_check.parts(with_batch(8), 7, 2) == [(0, 4), (4, 7)]  # 4 batches of 2 questions
+    assert rl_check.parts(with_batch(8), 7, 3) == [(0, 2), (2, 6), (6, 7)]
+    assert rl_check.parts(with_batch(512), 7, 2) == [(0, 7)]  # one batch
+    assert rl_check.parts(with_batch(10), 7, 2) == [(0, 7)]  # a batch splits a question's samples: one part
+    assert rl_check.parts(with_batch(8), 7, 1) == [(0, 7)]
+    for pieces in (2, 3, 5):
+        ranges = rl_check.parts(with_batch(8), 13, pieces)
         assert ranges[0][0] == 0 and ranges[-1][1] == 13 and all(a < b for a, b in ranges)
         assert all(b == c and b % 2 == 0 for (_, b), (c, _) in zip(ranges, ranges[1:]))
+    four = dataclasses.replace(profile, workers=4)
+    assert [rl_check.pieces_per_model(four, m) for m in (1, 2, 3, 4, 6)] == [4, 2, 1, 1, 1]
+
+
+def test_parts_are_put_back_in_order_and_each_model_cached_once(tmp_path, monkeypatch):
+    """Two models on two workers take one part each; one model takes two, reassembled in question order. The pool
+    is replaced by an in-process run that finishes the calls in reverse, as a pool may."""
+    profile = load_profile("smoke", cache_dir=str(tmp_path / "cache"), workers=2)
+    profile = dataclasses.replace(profile, eval=dataclasses.replace(profile.eval, batch_size=8),
+                                  rl_check=dataclasses.replace(profile.rl_check, samples=4))
+    problems = toy.make_problems(7, "train", seed=0)
+    sampled = []
+
+    def fake_accuracy(profile, model_dir, part, seed, first):
+        sampled.append((model_dir, first, len(part)))
+        return [float(f"{len(model_dir)}.{first + i}") for i in range(len(part))]  # model and question in the value
+
+    def reversed_pool(calls, workers, desc, done_already=0, on_done=None):
+        results = [None] * len(calls)
+        for i in reversed(range(len(calls))):
+            results[i] = calls[i][0](*calls[i][1:])
+            on_done(i, results[i])
+        return results
+
+    monkeypatch.setattr(rl_check, "_accuracy", fake_accuracy)
+    monkeypatch.setattr(rl_check.dispatch, "in_pool", reversed_pool)
+    (one,) = rl_check.sample_accuracy(profile, ["m1"], problems, seed=3, desc="one model")
+    assert sorted(sampled) == [("m1", 0, 4), ("m1", 4, 3)]  # two parts of whole batches
+    assert list(one) == [float(f"2.{q}") for q in range(7)]
+    sampled.clear()
+    a, b, again = rl_check.sample_accuracy(profile, ["m22", "m333", "m1"], problems, seed=3, desc="two more")
+    assert sorted(sampled) == [("m22", 0, 7), ("m333", 0, 7)]  # a part each; m1 read from the cache
+    assert list(a) == [float(f"3.{q}") for q in range(7)] and list(b) == [float(f"4.{q}") for q in range(7)]
+    assert list(again) == list(one)

@@ -95,3 +95,26 @@ def test_workers_leave_interrupts_to_their_kernel():
 
     with pool(2) as processes:
         assert processes.submit(_sigint_handler_name).result(timeout=120) == "ignored"
+
+
+def _echo_after(i: int, delay: float) -> int:
+    import time
+
+    time.sleep(delay)
+    return i
+
+
+class _Bar:
+    def update(self) -> None:
+        pass
+
+
+def test_a_sweep_returns_results_in_call_order_and_reports_each_as_it_ends():
+    from raml_utils import dispatch
+
+    ended = []
+    calls = [(_echo_after, 0, 1.5), (_echo_after, 1, 0.0), (_echo_after, 2, 0.0)]
+    results = dispatch.run_calls(calls, 2, _Bar(), on_done=lambda i, result: ended.append((i, result)))
+    assert results == [0, 1, 2]
+    assert sorted(ended) == [(0, 0), (1, 1), (2, 2)] and ended[-1] == (0, 0)  # the slow first call ends last
+    assert dispatch.run_calls(calls[1:], 1, _Bar()) == [1, 2]  # one worker: in this process, in order
