@@ -8,9 +8,7 @@ Samples the profile's evaluation (``eval.n_questions`` test questions of ``--set
 thread, alternating, and prints the median times, their ratio, and the generated tokens per second.
 Greedy completions are compared too: they must be identical. A third arm is ``sampling.decode`` with the row
 selection transformers' cache layer does (the kept rows gathered into new tensors, which the next update copies
-into a new buffer), as the project did before 2026-12-01, and a fourth moves every kept row inside the buffer
-when rows leave (before 2026-12-03; now only the rows after the first that leaves move): their samples must equal
-``sampling.decode``'s.
+into a new buffer), as the project did before 2026-12-01: its samples must equal ``sampling.decode``'s.
 """
 
 from __future__ import annotations
@@ -76,26 +74,6 @@ def regathering_decode(model, tokenizer, prompts, params, greedy: bool, seed: in
         return shrinking_decode(model, tokenizer, prompts, params, greedy, seed)
 
 
-def all_rows_moved_decode(model, tokenizer, prompts, params, greedy: bool, seed: int = 0) -> list[list[int]]:
-    """Returns ``shrinking_decode``'s tokens, its cache moving every kept row when rows leave (as the project did
-    before 2026-12-03), not only the rows after the first that leaves."""
-    from unittest import mock
-
-    from raml_utils import sampling
-
-    def move_all(self, indices):
-        n = self.get_seq_length()
-        if n == 0:
-            return
-        rows = len(indices)
-        self._k[:rows, ..., :n, :] = self._k[indices, ..., :n, :]
-        self._v[:rows, ..., :n, :] = self._v[indices, ..., :n, :]
-        self.keys, self.values = self._k[:rows, ..., :n, :], self._v[:rows, ..., :n, :]
-
-    with mock.patch.object(sampling.GrowingLayer, "batch_select_indices", move_all):
-        return shrinking_decode(model, tokenizer, prompts, params, greedy, seed)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
@@ -120,7 +98,7 @@ def main() -> None:
         same = hf_generate(model, tokenizer, questions, profile.eval, True) == \
             shrinking_decode(model, tokenizer, questions, profile.eval, True)
         arms = {"transformers generate": hf_generate, "sampling.decode": shrinking_decode,
-                "decode, rows regathered": regathering_decode, "decode, every row moved": all_rows_moved_decode}
+                "decode, rows regathered": regathering_decode}
         times, tokens, samples = {name: [] for name in arms}, {}, {}
         for _ in range(args.repeats):
             for name, fn in arms.items():
@@ -130,14 +108,13 @@ def main() -> None:
                 tokens[name] = sum(map(len, samples[name]))
     print(f"{len(prompts)} samples ({len(questions)} questions x {profile.eval.n_samples}), batch "
           f"{profile.eval.batch_size}, max {profile.eval.max_new_tokens} new tokens, 1 thread, {args.repeats} repeats")
-    print(f"greedy completions identical: {same}; samples of the three decode arms identical: "
-          f"{samples['sampling.decode'] == samples['decode, rows regathered'] == samples['decode, every row moved']}")
+    print(f"greedy completions identical: {same}; samples of the two decode arms identical: "
+          f"{samples['sampling.decode'] == samples['decode, rows regathered']}")
     for name, values in times.items():
         print(f"{name:<24} median {statistics.median(values):7.1f} s  ({tokens[name] / statistics.median(values):7.0f} "
               f"generated tokens/s)  runs: " + ", ".join(f"{v:.1f}" for v in values))
-    hf, new, regathered, moved = (statistics.median(v) for v in times.values())
-    print(f"speed-up (generate / decode): {hf / new:.2f}x; (rows regathered / decode): {regathered / new:.2f}x; "
-          f"(every row moved / decode): {moved / new:.2f}x")
+    hf, new, regathered = (statistics.median(v) for v in times.values())
+    print(f"speed-up (generate / decode): {hf / new:.2f}x; (rows regathered / decode): {regathered / new:.2f}x")
 
 
 if __name__ == "__main__":

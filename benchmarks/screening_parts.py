@@ -16,6 +16,8 @@ import argparse
 import statistics
 import time
 
+from tqdm import tqdm
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,13 +35,13 @@ def main() -> None:
     seed, ranges = profile.rl_check.selection_seed, rl_check.parts(profile, len(pool), profile.workers)
     calls = {"one process": [(rl_check._accuracy, profile, start, pool, seed, 0)],
              f"{len(ranges)} parts": [(rl_check._accuracy, profile, start, pool[a:b], seed, a) for a, b in ranges]}
-    dispatch.run_calls([(rl_check.parts, profile, 1)] * profile.workers, profile.workers, _NoBar())  # the workers
-    # start and import the package before the clock runs: it measures sampling alone
+    # The workers start and import the package before the clock runs: it measures sampling alone.
+    dispatch.run_calls([(rl_check.parts, profile, 1, 1)] * profile.workers, profile.workers, tqdm(disable=True))
     times, accuracies = {name: [] for name in calls}, {}
     for _ in range(args.repeats):
         for name, jobs in calls.items():
             began = time.perf_counter()
-            parts = dispatch.run_calls(jobs, profile.workers if len(jobs) > 1 else 1, _NoBar())
+            parts = dispatch.run_calls(jobs, profile.workers if len(jobs) > 1 else 1, tqdm(disable=True))
             times[name].append(time.perf_counter() - began)
             accuracies[name] = [a for part in parts for a in part]
     print(f"{len(pool)} questions x {profile.rl_check.samples} samples, batch {profile.eval.batch_size}, "
@@ -49,13 +51,6 @@ def main() -> None:
         print(f"{name:<12} median {statistics.median(values):6.1f} s  runs: " + ", ".join(f"{v:.1f}" for v in values))
     whole, split = (statistics.median(v) for v in times.values())
     print(f"speed-up (one process / parts): {whole / split:.2f}x")
-
-
-class _NoBar:
-    """``run_calls``' progress bar, silent."""
-
-    def update(self) -> None:
-        pass
 
 
 if __name__ == "__main__":

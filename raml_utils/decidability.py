@@ -3,7 +3,7 @@
 A contrast the experiment could not have decided is **inconclusive**, with its reason:
 
 - no headroom: the arm the paper predicts lower is at the metric's ceiling, or the one it predicts higher at
-  chance (``stats.headroom_reason``); a CI that excludes 0 the other way still reads "not reproduced";
+  chance (``results.headroom``); a CI that excludes 0 the other way still reads "not reproduced";
 - a component its arms depend on failed its pre-registered check (``component_checks``): the base's signal
   (notebook 00), the GRPO learning and retention checks of notebook 05, an RL arm without reward spread. A
   failed check makes every contrast it gates inconclusive, whatever its CI.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import stats
 from .notebook_records import NotebookRecord
 from .params import Profile
-from .results import bounds
+from . import results
 
 # Arm-name prefixes of the contrasts each component check gates (claims.yaml, decidability).
 RL_FROM_BASE = ("zero_rl", "grpo_")  # on-policy RL from the base model
@@ -104,14 +104,13 @@ def undecidable_reasons(entry: dict, notebook: str, rule: dict, profile: Profile
                         checks: list[Check]) -> tuple[list[str], list[str]]:
     """Returns (headroom reasons, failed-check reasons) of one stored claim entry of ``notebook``, judged by ``rule``
     (the plan's direction and margin for it)."""
-    headroom = []
-    chance, ceiling = bounds(profile, entry["metric"])
+    no_room = []
     if entry.get("a_mean") is not None and entry.get("b_mean") is not None:  # write_metrics always stores them
-        reason = stats.headroom_reason(entry["a_mean"], entry["b_mean"], rule["direction"], rule["margin"], chance,
-                                       ceiling)
-        headroom += [reason] if reason else []
+        reason = results.headroom(profile, entry["metric"], entry["a_mean"], entry["b_mean"], rule["direction"],
+                                  rule["margin"])
+        no_room += [reason] if reason else []
     failed = [ch.reason for ch in checks if not ch.passed and ch.gates(notebook, tuple(entry["arms"]))]
-    return headroom, list(dict.fromkeys(failed))
+    return no_room, list(dict.fromkeys(failed))
 
 
 def gated_verdict(lo: float, hi: float, rule: dict, headroom: list[str],

@@ -77,15 +77,20 @@ def bounds(profile: Profile, metric: str) -> tuple[float | None, float | None]:
     return chance_score(metric, p, profile.eval.n_samples, profile.eval.k), float(rule["ceiling"])
 
 
+def headroom(profile: Profile, metric: str, a_mean: float, b_mean: float, direction: int, margin: float) -> str | None:
+    """Returns why a contrast on ``metric`` with arm means ``a_mean``, ``b_mean`` has no headroom under the profile's
+    chance and ceiling (``stats.headroom_reason``), or None (room, or an unbounded metric)."""
+    return headroom_reason(a_mean, b_mean, direction, margin, *bounds(profile, metric))
+
+
 def headroom_verdict(claim: ClaimResult, profile: Profile) -> tuple[str, str | None]:
     """Returns a contrast's verdict under the CI rule and the headroom part of the decidability rule, and the
     headroom reason (None where the arms have headroom, or the metric is unbounded): what a notebook can decide
     alone. A CI that excludes 0 the other way keeps "not reproduced" whatever the reason. The component checks (the
     base's signal, the GRPO checks) read other notebooks' results: the scoreboard (notebook 99) applies them on top."""
-    chance, ceiling = bounds(profile, claim.metric)
     if claim.a_mean is None or claim.b_mean is None or math.isnan(claim.lo) or math.isnan(claim.hi):
         return claim.verdict, None
-    reason = headroom_reason(claim.a_mean, claim.b_mean, claim.direction, claim.margin, chance, ceiling)
+    reason = headroom(profile, claim.metric, claim.a_mean, claim.b_mean, claim.direction, claim.margin)
     return (decide(claim.lo, claim.hi, claim.direction, claim.margin, [reason]) if reason else claim.verdict), reason
 
 

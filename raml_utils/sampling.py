@@ -23,7 +23,7 @@ class GrowingLayer(DynamicLayer):
     70% of a toy model's decoding step on CPU. Writing in place gives identical samples 2x faster. When rows
     leave the batch, the kept rows move down inside the buffer too (``batch_select_indices``): the default
     gathers them into a new tensor, which the next ``update`` copies into a new buffer again (evaluation 1.10x
-    faster, identical samples: ``benchmarks/eval_sampling.py``); rows before the first that leaves do not move.
+    faster, identical samples: ``benchmarks/eval_sampling.py``).
     """
 
     def lazy_initialization(self, key_states, value_states):
@@ -49,13 +49,10 @@ class GrowingLayer(DynamicLayer):
         n = self.get_seq_length()
         if n == 0:
             return  # nothing cached yet, nothing to select (as the default does)
-        # Row i takes row indices[i] of the buffer's first rows (the cache's rows; the buffer may hold more). Rows
-        # before the first that moves stay where they are: only the tail is copied (decode keeps rows in order).
+        # Row i takes row indices[i] of the buffer's first rows (the cache's rows; the buffer may hold more).
         rows = len(indices)
-        moved = (indices != torch.arange(rows, device=indices.device)).nonzero()
-        first = int(moved[0]) if len(moved) else rows
-        self._k[first:rows, ..., :n, :] = self._k[indices[first:], ..., :n, :]
-        self._v[first:rows, ..., :n, :] = self._v[indices[first:], ..., :n, :]
+        self._k[:rows, ..., :n, :] = self._k[indices, ..., :n, :]
+        self._v[:rows, ..., :n, :] = self._v[indices, ..., :n, :]
         self.keys, self.values = self._k[:rows, ..., :n, :], self._v[:rows, ..., :n, :]
 
 

@@ -104,17 +104,14 @@ def _echo_after(i: int, delay: float) -> int:
     return i
 
 
-class _Bar:
-    def update(self) -> None:
-        pass
-
-
 def test_a_sweep_returns_results_in_call_order_and_reports_each_as_it_ends():
+    from tqdm import tqdm
+
     from raml_utils import dispatch
 
     ended = []
     calls = [(_echo_after, 0, 1.5), (_echo_after, 1, 0.0), (_echo_after, 2, 0.0)]
-    results = dispatch.run_calls(calls, 2, _Bar(), on_done=lambda i, result: ended.append((i, result)))
+    results = dispatch.run_calls(calls, 2, tqdm(disable=True), on_done=lambda i, result: ended.append((i, result)))
     assert results == [0, 1, 2]
     assert sorted(ended) == [(0, 0), (1, 1), (2, 2)] and ended[-1] == (0, 0)  # the slow first call ends last
-    assert dispatch.run_calls(calls[1:], 1, _Bar()) == [1, 2]  # one worker: in this process, in order
+    assert dispatch.run_calls(calls[1:], 1, tqdm(disable=True)) == [1, 2]  # one worker: in this process, in order
