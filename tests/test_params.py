@@ -65,7 +65,8 @@ def test_bad_values_name_key_value_and_what_is_allowed(tmp_path, text, message):
 
 def test_missing_profile_file_lists_the_available_ones(tmp_path):
     with pytest.raises(ParamError, match=r"profile='nope' is not allowed: no file .*nope\.yaml; available profiles: "
-                                         r"\['cpu', 'cpu_before_budget', 'cpu_before_cuts', 'cpu_v1', 'gpu', 'gpu_check', 'smoke', 'smoke_llm'\]"):
+                                         r"\['cpu', 'cpu_before_budget', 'cpu_before_cuts', 'cpu_v1', 'cpu_v2', 'gpu', 'gpu_check', 'smoke', "
+                                         r"'smoke_llm'\]"):
         load_profile("nope")
     with pytest.raises(ParamError, match=r"no file .*absent\.yaml"):
         load_profile(tmp_path / "absent.yaml")
@@ -103,9 +104,11 @@ def test_cpu_runs_the_budget_amendment_and_cpu_before_budget_the_sizes_before_it
     # Apart from those and the rungs their own pilot placed, the two profiles are the same study.
     # The fourth amendment's two changes too: C10's compressed style and SFT -> RL's learning rate.
     assert (before.efficiency.compressed_style, before.sft_then_rl.learning_rate) == ("compressed", None)
-    restored = dataclasses.replace(before, name=cpu.name, sft=cpu.sft, eval=cpu.eval, sft_then_rl=cpu.sft_then_rl,
-                                   ladder=cpu.ladder, support_set=cpu.support_set, efficiency=cpu.efficiency,
-                                   generalisation=cpu.generalisation, rl_check=cpu.rl_check)
+    # And the fifth amendment's world (cpu_before_budget keeps version 2's carry_vars).
+    assert before.world == load_profile("cpu_v2").world
+    restored = dataclasses.replace(before, name=cpu.name, world=cpu.world, sft=cpu.sft, eval=cpu.eval,
+                                   sft_then_rl=cpu.sft_then_rl, ladder=cpu.ladder, support_set=cpu.support_set,
+                                   efficiency=cpu.efficiency, generalisation=cpu.generalisation, rl_check=cpu.rl_check)
     assert restored == cpu
 
 
@@ -124,7 +127,7 @@ def test_cpu_runs_the_fourth_amendment():
 def test_cpu_v1_runs_the_first_study_world_without_a_ladder():
     v1, cpu = load_profile("cpu_v1"), load_profile("cpu")
     assert v1.world.families == ("chain", "vars", "list") and v1.world.held_out_family == "vars"
-    assert cpu.world.families == ("carry_chain", "carry_vars", "carry_list")
+    assert cpu.world.families == ("carry_chain", "carry_names", "carry_list")
     assert v1.ladder.levels == () and v1.base.mid_trajectory_rate == 0.3 and v1.support_set.grpo_levels == (4,)
     assert "coarse" not in v1.trajectory_length.styles and "coarse" in cpu.trajectory_length.styles
 
@@ -231,3 +234,13 @@ def test_the_readme_history_ends_at_each_default():
         for part in key.split("."):
             default = getattr(default, part)
         assert default == value, key
+
+
+def test_cpu_runs_the_fifth_amendment_world_and_cpu_v2_the_world_before_it():
+    cpu, plan = load_profile("cpu"), load_claims()["world_amendment"]
+    v2 = load_profile(plan["profile_before"])
+    assert (cpu.world.families, cpu.world.held_out_family) == (tuple(plan["families"]), plan["held_out_family"])
+    assert (v2.world.held_out_family, cpu.world.train_families) == ("carry_vars", v2.world.train_families)
+    assert v2.world.families == ("carry_chain", "carry_vars", "carry_list")
+    # The same study in every other setting but the rungs its own pilot placed.
+    assert dataclasses.replace(v2, name=cpu.name, world=cpu.world, ladder=cpu.ladder) == cpu

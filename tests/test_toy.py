@@ -57,6 +57,29 @@ def test_carry_answers_are_real_arithmetic_mod_100():
         toy.layout("sums")
 
 
+def test_carry_names_poses_the_vars_question_and_writes_the_chain_step_format():
+    # The third world's held-out family: carry_vars's question, but no written lookup, so that it differs from the
+    # fine-tuning families only in how the question is posed.
+    values, ops, order = (37, 85, 32), ("+", "-"), (2, 0, 1)
+    names, old = toy.Problem("carry_names", values, ops, order), toy.Problem("carry_vars", values, ops, order)
+    chain = toy.Problem("carry_chain", values, ops)
+    assert names.question() == old.question() == "c=32,a=37,b=85;a+b-c" and toy.layout("carry_names") == "vars"
+    assert names.answer == chain.answer == 90 and toy.has_carries("carry_names")
+    assert toy.writes_lookups("carry_vars") and toy.writes_lookups("vars") and not toy.writes_lookups("carry_names")
+    for style in ("short", "long", "padded", "coarse", "compressed", "compressed_ops", "reflection"):
+        spec = toy.TrajectorySpec(style, order=(1, 0))
+        assert toy.render(names, spec).steps == toy.render(chain, spec).steps, style
+    long = "37+85:7+5=12,3+8+1=12=22;22-32:2-2=0,12-3-0=9=90;"
+    assert toy.render(names, toy.TrajectorySpec("long")).trajectory == long
+    assert toy.render(old, toy.TrajectorySpec("short")).trajectory == "a=37;b=85:37+85=22;c=32:22-32=90;"
+    assert toy.trajectory_is_correct(names, "37-32=05;05+85=90;")
+    assert not toy.trajectory_is_correct(names, "a=37;b=85:37+85=22;c=32:22-32=90;")  # version 2's lookups
+    assert toy.compressed_is_correct(names, "-32=05;+85=90;", "compressed_ops")
+    assert toy.start_step(names) == () and toy.start_step(old) == ("a=37;",)
+    # The longest completion of a world is its longest family's: with carry_vars's lookups, longer.
+    assert toy.longest_completion_tokens(6, toy.CARRY_FAMILIES) < toy.longest_completion_tokens(6, toy.CARRY_V2_FAMILIES)
+
+
 @pytest.mark.parametrize("family", toy.FAMILIES)
 def test_every_style_writes_a_trajectory_that_ends_in_the_answer(family):
     p = problem(family)
@@ -196,7 +219,7 @@ def test_unknown_style_is_rejected_with_the_allowed_ones():
         toy.TrajectorySpec("verbose")
 
 
-@pytest.mark.parametrize("family", ["vars", "carry_vars", "carry_list"])
+@pytest.mark.parametrize("family", ["vars", "carry_vars", "carry_names", "carry_list"])
 def test_tokenizer_round_trips_and_keeps_markers_whole(tokenizer, family):
     for style in toy.styles_of(family):
         text = toy.render(problem(family), toy.TrajectorySpec(style)).text

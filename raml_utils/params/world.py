@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..worlds import llm_tasks
-from ..worlds.toy import CARRY_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, has_carries
+from ..worlds.toy import CARRY_FAMILIES, CARRY_V2_FAMILIES, DIGITWISE_FAMILIES, FAMILIES, has_carries
 from .checks import require
 
 # A question's difficulty is its level (operations per question, or calculation steps per worked solution); these
@@ -30,9 +30,10 @@ class WorldParams:
 
     # Which questions exist, and which family no fine-tuning sees
     families: tuple[str, ...] = CARRY_FAMILIES
-    """every task family in the world, all of one arithmetic: the carry world's (carry_chain, carry_vars, carry_list:
-    base-10 with carries) or the digit-wise first study's (chain, vars, list: params/cpu_v1.yaml)"""
-    held_out_family: str = "carry_vars"
+    """every task family in the world, all of one arithmetic: the carry world's (carry_chain, carry_names, carry_list:
+    base-10 with carries, one step format; version 2's carry_vars writes its lookups: params/cpu_fourth_amendment.yaml)
+    or the digit-wise first study's (chain, vars, list: params/cpu_v1.yaml)"""
+    held_out_family: str = "carry_names"
     """never used in fine-tuning: the cross-domain test set (C9); the other families are all fine-tuning sees"""
 
     # Difficulty: operations per question
@@ -55,7 +56,8 @@ class WorldParams:
         for f in self.families:
             require(f in FAMILIES, f"{key}.families", f, f"one of {FAMILIES}")
         require(len({has_carries(f) for f in self.families}) == 1, f"{key}.families", self.families,
-                f"families of one arithmetic: the carry world's {CARRY_FAMILIES} or the digit-wise {DIGITWISE_FAMILIES}")
+                f"families of one arithmetic: the carry world's {CARRY_FAMILIES} (or {CARRY_V2_FAMILIES}) or the "
+                f"digit-wise {DIGITWISE_FAMILIES}")
         require(self.held_out_family in self.families, f"{key}.held_out_family", self.held_out_family,
                 f"one of families {self.families}")
         require(len(self.families) >= 2, f"{key}.families", self.families, "at least two families")

@@ -3,7 +3,9 @@ questions into train and test splits that never overlap.
 
 Every question is an expression ``v0 op1 v1 op2 v2 ...`` over two-digit numbers with k operations; the answer has two
 digits. A family's name says its arithmetic (``carry_``: base 10 with carries, modulo 100; none: digit-wise modulo 10)
-and its layout says how the question is posed (``chain``, ``vars`` or ``list``).
+and its layout says how the question is posed (``chain``, ``vars`` or ``list``). A ``vars`` question's trajectory
+writes each variable it looks up (``b=45:``) in the first two versions of the world (``vars``, ``carry_vars``); in
+the third (``carry_names``) it is written in the other families' step format, each operand resolved unwritten.
 """
 
 from __future__ import annotations
@@ -15,22 +17,33 @@ import random
 from dataclasses import dataclass
 
 MOD = 100
-CARRY_FAMILIES = ("carry_chain", "carry_vars", "carry_list")  # version 2: base-10 with carries (the default)
+CARRY_FAMILIES = ("carry_chain", "carry_names", "carry_list")  # version 3: base-10 with carries (the default)
+CARRY_V2_FAMILIES = ("carry_chain", "carry_vars", "carry_list")  # version 2: its vars trajectories write lookups
 DIGITWISE_FAMILIES = ("chain", "vars", "list")  # version 1: digit-wise, no carries
-FAMILIES = CARRY_FAMILIES + DIGITWISE_FAMILIES
+FAMILIES = CARRY_FAMILIES + ("carry_vars",) + DIGITWISE_FAMILIES
+LAYOUTS = {"chain": "chain", "vars": "vars", "list": "list", "carry_chain": "chain", "carry_vars": "vars",
+           "carry_names": "vars", "carry_list": "list"}
+LOOKUP_FAMILIES = ("vars", "carry_vars")  # vars-layout families whose trajectories write each lookup (``b=45:``)
 NAMES = "abcdefghij"
 
 
 def layout(family: str) -> str:
-    """Returns how a family poses its question: "chain", "vars" or "list" (the same in both arithmetics)."""
+    """Returns how a family poses its question: "chain", "vars" or "list" (the same in every arithmetic)."""
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} is not a toy family; allowed: {', '.join(FAMILIES)}")
-    return family.removeprefix("carry_")
+    return LAYOUTS[family]
 
 
 def has_carries(family: str) -> bool:
     """Returns True for the carry world's families (real base-10 arithmetic), False for the digit-wise ones."""
     return layout(family) != family
+
+
+def writes_lookups(family: str) -> bool:
+    """Returns True where a trajectory writes each variable it looks up (``b=45:37+45=82;``, opening with the start
+    value's ``a=37;``): the ``vars`` families of the first two worlds. ``carry_names`` poses the same question and
+    writes its steps as the other families do (``37+45=82;``), each operand resolved from its binding unwritten."""
+    return layout(family) == "vars" and family in LOOKUP_FAMILIES
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from .problems import FAMILIES, MOD, NAMES, Problem, combine, has_carries, layout
+from .problems import FAMILIES, MOD, NAMES, Problem, combine, layout, writes_lookups
 from .tokenizer import ANSWER, END_THINK, EOS, FILLER, REFLECT, THINK, trajectory_tokens
 
 STYLES = ("answer_only", "short", "long", "padded", "reflection", "compressed", "coarse", "column", "compressed_ops")
@@ -85,7 +85,7 @@ class Step:
     before: int
     op: str
     value: int
-    name: str = ""  # vars only: the variable looked up
+    name: str = ""  # the variable looked up, where the family writes it (``writes_lookups``)
     carries: bool = False  # the arithmetic: the carry world's, or digit-wise
 
     @property
@@ -107,7 +107,7 @@ def solve(problem: Problem, order: tuple[int, ...] | None = None, misread: tuple
         operand = problem.values[i + 1]
         if misread is not None and misread[0] == pos:
             operand = (operand + misread[1]) % MOD
-        name = NAMES[i + 1] if layout(problem.family) == "vars" else ""
+        name = NAMES[i + 1] if writes_lookups(problem.family) else ""
         steps.append(Step(value, problem.ops[i], operand, name, problem.carries))
         value = steps[-1].after
     return steps
@@ -157,8 +157,9 @@ def column_steps(problem: Problem) -> tuple[str, ...]:
 
 
 def start_step(problem: Problem) -> tuple[str, ...]:
-    """Returns the lookup of the start value that opens a ``vars`` trajectory (no step elsewhere)."""
-    return (f"{NAMES[0]}={problem.values[0]:02d};",) if layout(problem.family) == "vars" else ()
+    """Returns the lookup of the start value that opens a trajectory of a family that writes its lookups (``vars``,
+    ``carry_vars``; no step elsewhere)."""
+    return (f"{NAMES[0]}={problem.values[0]:02d};",) if writes_lookups(problem.family) else ()
 
 
 @dataclass(frozen=True)
@@ -291,13 +292,13 @@ def distinct_orders(problem: Problem, n: int, rng: random.Random) -> list[tuple[
 
 
 def longest_completion_tokens(k: int, families=FAMILIES) -> int:
-    """Returns the tokens of the longest correct completion at difficulty ``k`` among ``families``' arithmetics: a
-    ``vars`` question (a lookup per step) of 99s written in the ``reflection`` style (one extra wrong step), answer
-    suffix included."""
-    vars_families = {"carry_vars" if has_carries(f) else "vars" for f in families}
+    """Returns the tokens of the longest correct completion at difficulty ``k`` among ``families``: a question of 99s
+    written in the ``reflection`` style (one extra wrong step), answer suffix included (the longest where a family
+    writes a lookup per step)."""
     lengths = []
-    for family in vars_families:
-        problem = Problem(family, (99,) * (k + 1), ("+",) * k, tuple(range(k + 1)))
+    for family in families:
+        order = tuple(range(k + 1)) if layout(family) == "vars" else ()
+        problem = Problem(family, (99,) * (k + 1), ("+",) * k, order)
         lengths.append(len(trajectory_tokens(render(problem, TrajectorySpec("reflection", reflection=(k - 1, 5)))
                                              .completion)))
     return max(lengths)
