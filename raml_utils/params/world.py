@@ -31,7 +31,7 @@ class WorldParams:
     # Which questions exist, and which family no fine-tuning sees
     families: tuple[str, ...] = CARRY_FAMILIES
     """every task family in the world, all of one arithmetic: the carry world's (carry_chain, carry_names, carry_list:
-    base-10 with carries, one step format; version 2's carry_vars writes its lookups: params/cpu_fourth_amendment.yaml)
+    base-10 with carries, one step format; version 2's carry_vars writes its lookups: params/cpu_v2.yaml)
     or the digit-wise first study's (chain, vars, list: params/cpu_v1.yaml)"""
     held_out_family: str = "carry_names"
     """never used in fine-tuning: the cross-domain test set (C9); the other families are all fine-tuning sees"""

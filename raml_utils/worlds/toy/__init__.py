@@ -1,8 +1,8 @@
 """The toy world: multi-step arithmetic on two-digit numbers in three task families, written as reasoning trajectories.
 
 Every question is an expression ``v0 op1 v1 op2 v2 ...`` over two-digit numbers with k operations (k = difficulty,
-the rung of the difficulty ladder); the answer has two digits (chance 1/100 per sample). Two arithmetics, one per
-version of the world, and a family's name says which:
+the rung of the difficulty ladder); the answer has two digits (chance 1/100 per sample). Three versions of the world
+in two arithmetics; a family's name says which:
 
 - **carry world** (version 3, the default; ``carry_chain``, ``carry_names``, ``carry_list``): real base-10 ``+`` and
   ``-`` with carries and borrows, modulo 100 (``37+85 = 22``). One operation is two columns and a carry, which a

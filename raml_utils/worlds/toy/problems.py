@@ -43,7 +43,8 @@ def writes_lookups(family: str) -> bool:
     """Returns True where a trajectory writes each variable it looks up (``b=45:37+45=82;``, opening with the start
     value's ``a=37;``): the ``vars`` families of the first two worlds. ``carry_names`` poses the same question and
     writes its steps as the other families do (``37+45=82;``), each operand resolved from its binding unwritten."""
-    return layout(family) == "vars" and family in LOOKUP_FAMILIES
+    layout(family)  # an unknown family fails here, naming the allowed ones
+    return family in LOOKUP_FAMILIES
 
 
 @dataclass(frozen=True)
