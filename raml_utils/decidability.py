@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import stats
+from . import results, stats
 from .notebook_records import NotebookRecord
 from .params import Profile
-from . import results
 
 # Arm-name prefixes of the contrasts each component check gates (claims.yaml, decidability).
 RL_FROM_BASE = ("zero_rl", "grpo_")  # on-policy RL from the base model

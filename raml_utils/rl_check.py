@@ -113,6 +113,7 @@ def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: in
     missing = {str(d): c for d, c in zip(model_dirs, configs) if not store.has("samples", c)}
     ranges = parts(profile, len(problems), pieces_per_model(profile, len(missing)))
     calls = [(_accuracy, profile, d, problems[a:b], seed, a) for d in missing for a, b in ranges]
+    missing_configs = list(missing.values())
     pending = [{} for _ in missing]  # per missing model: {part index: accuracies}
 
     def keep(i: int, accuracies: list[float]) -> None:  # cache a model once all its parts are in
@@ -120,7 +121,7 @@ def sample_accuracy(profile: Profile, model_dirs: list, problems: list, seed: in
         pending[model][part] = accuracies
         if len(pending[model]) == len(ranges):
             whole = [a for j in range(len(ranges)) for a in pending[model][j]]
-            store.get_or_make("samples", list(missing.values())[model], functools.partial(_write_accuracy, whole))
+            store.get_or_make("samples", missing_configs[model], functools.partial(_write_accuracy, whole))
 
     cached = len(set(map(str, model_dirs))) - len(missing)
     dispatch.in_pool(calls, profile.workers, desc, done_already=cached * len(ranges), on_done=keep)
